@@ -1,0 +1,1 @@
+//! Compaction: a pure policy (`choose`) and the mechanism that merges tables.

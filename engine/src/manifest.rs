@@ -1,0 +1,1 @@
+//! The manifest: an append-only log of fsynced version edits naming the live tables.

@@ -1,0 +1,1 @@
+//! The memtable: a crossbeam skiplist ordered by (key asc, seqno desc).

@@ -1,0 +1,1 @@
+//! Bloom filter over the user keys of a table.

@@ -1,0 +1,1 @@
+//! strata-server: the `stratad` daemon.
