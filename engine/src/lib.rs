@@ -15,6 +15,7 @@
 
 pub mod batch;
 pub mod clock;
+pub mod commit;
 pub mod compaction;
 pub mod db;
 pub mod error;

@@ -6,11 +6,17 @@
 //! dialect's `handle` → the dialect parses, builds one engine `WriteBatch`, and renders the
 //! response in its own shape.
 
+pub mod bootstrap;
+pub mod cli;
 pub mod config;
 pub mod dialects;
 pub mod http;
 pub mod keyspace;
+pub mod metrics;
+pub mod ops;
+pub mod router;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use state::AppState;

@@ -1,25 +1,56 @@
 //! Tables (SSTables): immutable sorted files read through memmap2.
 //!
-//! Layout (see `docs/design.md`): data blocks (prefix-compressed keys, restart points,
+//! Layout (see `docs/design/table.md`): data blocks (prefix-compressed keys, restart points,
 //! CRC32 each) · bloom filter block · meta block · index block · fixed-size footer
-//! (block handles, magic, format version, CRC).
+//! (block handles, format version, magic, CRC).
 //!
-//! Records are ordered by key ascending, then seqno descending.
+//! Records are ordered by key ascending, then seqno descending ("internal-key order",
+//! [`cmp_internal`]). The index holds, per data block, the internal key of its last record,
+//! so a lookup of (key, snapshot) picks the one block that holds the newest visible version,
+//! even when the versions of one key straddle several blocks.
+//!
+//! Every block carries its own CRC32 and is verified each time it is read; every offset and
+//! length read from the file is bounds-checked. Damage is an [`Error::Corruption`], never
+//! wrong data and never a panic.
 
 pub mod block;
 pub mod bloom;
+mod coding;
+mod format;
 
+use std::cmp::Ordering;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::batch::Record;
-use crate::error::Result;
-use crate::fs::{FileSystem, WritableFile};
+use self::block::{Block, BlockBuilder, BlockIterator};
+use self::bloom::Bloom;
+use self::format::{decode_meta, encode_meta, Footer};
+use crate::batch::{Kind, Record};
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, Mapped, WritableFile};
+use crate::merge::RecordIter;
+
+pub use self::coding::DecodeError;
+pub use self::format::{BlockHandle, BLOCK_HANDLE_BYTES, FOOTER_BYTES, TABLE_MAGIC};
 
 /// Current table format version, written in every footer.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest `TableOptions::block_bytes` a builder accepts, in bytes. Block offsets are u32,
+/// and a block is read (and checksummed) whole on every lookup that touches it.
+pub const BLOCK_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest `TableOptions::restart_interval`: a seek scans up to this many entries.
+pub const RESTART_INTERVAL_MAX: usize = 1024;
+/// Largest `TableOptions::bloom_bits_per_key`; beyond ~20 the false-positive rate is
+/// already negligible.
+pub const BLOOM_BITS_PER_KEY_MAX: usize = 64;
+
+/// Restart interval of the index block: every entry stores its whole key, so a lookup is a
+/// pure binary search and each key can be compared in place.
+const INDEX_RESTART_INTERVAL: usize = 1;
 
 /// Knobs for building a table.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +73,27 @@ impl Default for TableOptions {
     }
 }
 
+impl TableOptions {
+    /// Panics if a knob is outside its limit (options are programmer-chosen, not user input).
+    fn assert_valid(&self) {
+        assert!(
+            (1..=BLOCK_BYTES_MAX).contains(&self.block_bytes),
+            "block_bytes {} outside 1..={BLOCK_BYTES_MAX}",
+            self.block_bytes
+        );
+        assert!(
+            (1..=RESTART_INTERVAL_MAX).contains(&self.restart_interval),
+            "restart_interval {} outside 1..={RESTART_INTERVAL_MAX}",
+            self.restart_interval
+        );
+        assert!(
+            self.bloom_bits_per_key <= BLOOM_BITS_PER_KEY_MAX,
+            "bloom_bits_per_key {} above {BLOOM_BITS_PER_KEY_MAX}",
+            self.bloom_bits_per_key
+        );
+    }
+}
+
 /// Per-table metadata, stored in the table's meta block and mirrored in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableMeta {
@@ -59,82 +111,640 @@ pub struct TableMeta {
     pub max_expires_at: Option<u64>,
 }
 
+impl TableMeta {
+    /// Accounts for one more record, added in order. `largest_key` is left to the caller
+    /// (setting it per record would allocate per record).
+    fn observe(&mut self, key: &[u8], seqno: u64, kind: Kind, expires_at: u64) {
+        if self.entries == 0 {
+            self.smallest_key = Bytes::copy_from_slice(key);
+            self.min_seqno = seqno;
+            self.max_seqno = seqno;
+        } else {
+            self.min_seqno = self.min_seqno.min(seqno);
+            self.max_seqno = self.max_seqno.max(seqno);
+        }
+        self.entries += 1;
+        if kind == Kind::Delete {
+            self.tombstones += 1;
+        }
+        if expires_at != 0 {
+            self.expiring_entries += 1;
+            self.min_expires_at = Some(
+                self.min_expires_at
+                    .map_or(expires_at, |t| t.min(expires_at)),
+            );
+            self.max_expires_at = Some(
+                self.max_expires_at
+                    .map_or(expires_at, |t| t.max(expires_at)),
+            );
+        }
+    }
+}
+
+/// Internal-key order: user key ascending, then seqno descending (newest version first).
+pub fn cmp_internal(a_key: &[u8], a_seqno: u64, b_key: &[u8], b_seqno: u64) -> Ordering {
+    a_key.cmp(b_key).then(b_seqno.cmp(&a_seqno))
+}
+
 /// File name of table `id`.
 pub fn table_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.sst"))
 }
 
 /// Writes one table file. Records must be added in order (key asc, seqno desc).
+///
+/// Data blocks are appended to the file as they fill up; only the index and one hash per
+/// distinct user key (for the bloom filter) stay in memory until [`TableBuilder::finish`].
+/// An `Err` from `add` or `finish` leaves a partial file: drop the builder and delete it.
 pub struct TableBuilder {
-    #[allow(dead_code)]
     file: Box<dyn WritableFile>,
-    #[allow(dead_code)]
     opts: TableOptions,
+    data: BlockBuilder,
+    index: BlockBuilder,
+    /// Bytes appended to the file so far.
+    offset: u64,
+    /// Reused buffer for block handles, the bloom and meta blocks and the footer.
+    scratch: Vec<u8>,
+    /// Bloom hash of every distinct user key.
+    key_hashes: Vec<u64>,
+    /// Stats so far; `largest_key` is filled in by `finish`.
+    meta: TableMeta,
+    last_key: Vec<u8>,
+    last_seqno: u64,
+    /// Set when an append failed: the file no longer matches the builder's state.
+    failed: bool,
 }
 
 impl TableBuilder {
+    /// A builder writing to `file`, which must be empty. Panics on out-of-range options.
     pub fn new(file: Box<dyn WritableFile>, opts: TableOptions) -> Self {
-        Self { file, opts }
+        opts.assert_valid();
+        assert!(file.is_empty(), "TableBuilder needs an empty file");
+        Self {
+            file,
+            opts,
+            data: BlockBuilder::new(opts.restart_interval),
+            index: BlockBuilder::new(INDEX_RESTART_INTERVAL),
+            offset: 0,
+            scratch: Vec::new(),
+            key_hashes: Vec::new(),
+            meta: TableMeta::default(),
+            last_key: Vec::new(),
+            last_seqno: 0,
+            failed: false,
+        }
     }
+
     /// Adds the next record. Panics if out of order (a programmer error).
-    pub fn add(&mut self, _record: &Record) -> Result<()> {
-        todo!("TableBuilder::add")
+    pub fn add(&mut self, record: &Record) -> Result<()> {
+        assert!(!self.failed, "TableBuilder used after an I/O error");
+        let first = self.meta.entries == 0;
+        assert!(
+            first
+                || cmp_internal(&self.last_key, self.last_seqno, &record.key, record.seqno)
+                    == Ordering::Less,
+            "TableBuilder::add: record ({:?}, seqno {}) does not come after ({:?}, seqno {})",
+            record.key,
+            record.seqno,
+            Bytes::copy_from_slice(&self.last_key),
+            self.last_seqno,
+        );
+        if first || self.last_key[..] != record.key[..] {
+            self.key_hashes.push(Bloom::hash(&record.key));
+            self.last_key.clear();
+            self.last_key.extend_from_slice(&record.key);
+        }
+        self.last_seqno = record.seqno;
+        self.meta
+            .observe(&record.key, record.seqno, record.kind, record.expires_at);
+
+        self.data.add(
+            &record.key,
+            record.seqno,
+            record.kind,
+            record.expires_at,
+            &record.value,
+        );
+        // Versions of one key may straddle blocks: the index key (last key + seqno) tells
+        // lookups which block holds the newest version visible at their snapshot.
+        if self.data.estimated_bytes() >= self.opts.block_bytes {
+            self.flush_data_block()
+                .inspect_err(|_| self.failed = true)?;
+        }
+        Ok(())
     }
+
     /// Bytes written or buffered so far (to cut output tables at a target size).
     pub fn estimated_bytes(&self) -> u64 {
-        todo!("TableBuilder::estimated_bytes")
+        let buffered = if self.data.is_empty() {
+            0
+        } else {
+            self.data.estimated_bytes()
+        };
+        let bloom = self.key_hashes.len() * self.opts.bloom_bits_per_key / 8;
+        self.offset + (buffered + self.index.estimated_bytes() + bloom + FOOTER_BYTES) as u64
     }
+
     /// Number of records added so far.
     pub fn entries(&self) -> u64 {
-        todo!("TableBuilder::entries")
+        self.meta.entries
     }
+
     /// Writes the bloom, meta and index blocks and the footer, then fsyncs the file.
-    pub fn finish(self) -> Result<TableMeta> {
-        todo!("TableBuilder::finish")
+    pub fn finish(mut self) -> Result<TableMeta> {
+        assert!(!self.failed, "TableBuilder used after an I/O error");
+        if !self.data.is_empty() {
+            self.flush_data_block()?;
+        }
+        if self.meta.entries > 0 {
+            self.meta.largest_key = Bytes::copy_from_slice(&self.last_key);
+        }
+
+        self.scratch.clear();
+        Bloom::build(&self.key_hashes, self.opts.bloom_bits_per_key).encode(&mut self.scratch);
+        let bloom = append_block(&mut *self.file, &mut self.offset, &self.scratch)?;
+
+        self.scratch.clear();
+        encode_meta(&self.meta, &mut self.scratch);
+        let meta = append_block(&mut *self.file, &mut self.offset, &self.scratch)?;
+
+        let index = append_block(&mut *self.file, &mut self.offset, self.index.finish())?;
+
+        self.scratch.clear();
+        Footer { index, bloom, meta }.encode(&mut self.scratch);
+        self.file.append(&self.scratch)?;
+        self.offset += self.scratch.len() as u64;
+        // IMPORTANT: the table must be durable before the caller records it in the manifest.
+        self.file.sync()?;
+
+        assert_eq!(
+            self.file.len(),
+            self.offset,
+            "file length matches what was appended"
+        );
+        self.meta.file_bytes = self.offset;
+        Ok(self.meta)
+    }
+
+    fn flush_data_block(&mut self) -> Result<()> {
+        let handle = append_block(&mut *self.file, &mut self.offset, self.data.finish())?;
+        self.scratch.clear();
+        handle.encode(&mut self.scratch);
+        self.index.add(
+            self.data.last_key(),
+            self.data.last_seqno(),
+            Kind::Put,
+            0,
+            &self.scratch,
+        );
+        self.data.reset();
+        Ok(())
+    }
+}
+
+/// Appends an encoded block and returns where it landed.
+fn append_block(file: &mut dyn WritableFile, offset: &mut u64, raw: &[u8]) -> Result<BlockHandle> {
+    let handle = BlockHandle {
+        offset: *offset,
+        size: u32::try_from(raw.len()).expect("blocks are smaller than 4 GiB"),
+    };
+    file.append(raw)?;
+    *offset = handle.end();
+    Ok(handle)
+}
+
+/// Lets `Bytes` slice a mapping without copying it: the mapping lives as long as any slice.
+struct MappedOwner(Mapped);
+
+impl AsRef<[u8]> for MappedOwner {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
     }
 }
 
 /// An open, memory-mapped table.
+///
+/// Values of returned records are slices of the mapping (no copy): holding one keeps the
+/// mapping, and after the file's deletion its disk space, alive. Copy values that are kept
+/// for long.
 pub struct Table {
-    #[allow(dead_code)]
     path: PathBuf,
+    /// The whole file.
+    file: Bytes,
+    footer: Footer,
+    meta: TableMeta,
+    index: Block,
+    bloom: Bloom,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("path", &self.path)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Table {
     /// Maps the file and validates footer, index, bloom and meta blocks.
-    pub fn open(_fs: &dyn FileSystem, _path: &Path) -> Result<Table> {
-        todo!("Table::open")
+    pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Table> {
+        let mapped = fs.map(path)?;
+        Self::from_bytes(path.to_path_buf(), Bytes::from_owner(MappedOwner(mapped)))
     }
+
+    /// Validates a whole table file held in `file`. `path` names it in errors.
+    pub fn from_bytes(path: PathBuf, file: Bytes) -> Result<Table> {
+        let len = file.len();
+        let Some(footer_at) = len.checked_sub(FOOTER_BYTES) else {
+            return Err(Error::corruption(
+                path,
+                0,
+                format!(
+                    "{len} bytes is too short for a table (the footer alone is {FOOTER_BYTES})"
+                ),
+            ));
+        };
+        let footer = Footer::decode(&file[footer_at..])
+            .map_err(|e| Error::corruption(&path, footer_at as u64, e.reason()))?;
+        // Data blocks, then bloom, meta, index and footer back to back: the handles must
+        // tile the file exactly, which also bounds every handle by the file's length.
+        let tiled = footer.bloom.end() == footer.meta.offset
+            && footer.meta.end() == footer.index.offset
+            && footer.index.end() == footer_at as u64;
+        if !tiled {
+            return Err(Error::corruption(
+                path,
+                footer_at as u64,
+                "footer block handles do not tile the file",
+            ));
+        }
+
+        let slice = |h: BlockHandle| file.slice(h.offset as usize..h.end() as usize);
+        let bloom = Bloom::decode(slice(footer.bloom))
+            .map_err(|e| block_error(&path, footer.bloom, "bloom", e))?;
+        let mut meta = decode_meta(&slice(footer.meta))
+            .map_err(|e| block_error(&path, footer.meta, "meta", e))?;
+        meta.file_bytes = len as u64;
+        let index = Block::decode(slice(footer.index))
+            .map_err(|e| block_error(&path, footer.index, "index", e))?;
+
+        let table = Table {
+            path,
+            file,
+            footer,
+            meta,
+            index,
+            bloom,
+        };
+        table.check_index()?;
+        Ok(table)
+    }
+
+    /// Checks that the index lists contiguous, non-empty data blocks covering exactly the
+    /// data region, under strictly increasing keys that end at the meta's largest key.
+    /// One pass over the (small, already mapped) index block.
+    fn check_index(&self) -> Result<()> {
+        let corrupt = |reason: &str| {
+            Error::corruption(
+                &self.path,
+                self.footer.index.offset,
+                format!("index block: {reason}"),
+            )
+        };
+        let mut it = self.index.iter();
+        it.seek_to_first().map_err(|e| self.index_error(e))?;
+        let mut expected_offset = 0;
+        let mut last_key = Vec::new();
+        let mut last_seqno = 0;
+        let mut blocks = 0u64;
+        while it.is_valid() {
+            let handle =
+                BlockHandle::decode(it.value()).ok_or_else(|| corrupt("bad block handle"))?;
+            if handle.offset != expected_offset || handle.size == 0 {
+                return Err(corrupt("data block handles are not contiguous"));
+            }
+            if blocks > 0
+                && cmp_internal(&last_key, last_seqno, it.key(), it.seqno()) != Ordering::Less
+            {
+                return Err(corrupt("keys out of order"));
+            }
+            expected_offset = handle.end();
+            last_key.clear();
+            last_key.extend_from_slice(it.key());
+            last_seqno = it.seqno();
+            blocks += 1;
+            it.advance().map_err(|e| self.index_error(e))?;
+        }
+        if expected_offset != self.footer.bloom.offset {
+            return Err(corrupt("data block handles do not cover the data region"));
+        }
+        if (blocks == 0) != (self.meta.entries == 0)
+            || (blocks > 0 && last_key[..] != self.meta.largest_key[..])
+        {
+            return Err(corrupt("disagrees with the meta block"));
+        }
+        Ok(())
+    }
+
     pub fn meta(&self) -> &TableMeta {
-        todo!("Table::meta")
+        &self.meta
     }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Size of the table file, in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.meta.file_bytes
+    }
+
     /// The newest record for `key` with seqno <= `snapshot_seqno` (put or tombstone, expired
     /// or not: the caller interprets it). Consults the bloom filter first.
-    pub fn get(&self, _key: &[u8], _snapshot_seqno: u64) -> Result<Option<Record>> {
-        todo!("Table::get")
+    pub fn get(&self, key: &[u8], snapshot_seqno: u64) -> Result<Option<Record>> {
+        let meta = &self.meta;
+        if meta.entries == 0
+            || snapshot_seqno < meta.min_seqno
+            || key < &meta.smallest_key[..]
+            || key > &meta.largest_key[..]
+            || !self.bloom.may_contain(key)
+        {
+            return Ok(None);
+        }
+        let mut cursor = Cursor::new(self);
+        cursor.seek(self, key, snapshot_seqno)?;
+        let data = &cursor.data;
+        Ok((data.is_valid() && data.key() == key).then(|| data.record()))
     }
+
     /// An iterator over every record, in order.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
-        todo!("Table::iter")
+        TableIterator {
+            table: Arc::clone(self),
+            cursor: Cursor::new(self),
+            state: IterState::Unpositioned,
+        }
     }
+
+    /// Reads every block, checking every CRC, the order of all records, the index keys,
+    /// the bloom filter and the meta block's statistics. Returns the number of records.
+    pub fn verify(&self) -> Result<u64> {
+        let mut index = self.index.iter();
+        index.seek_to_first().map_err(|e| self.index_error(e))?;
+        let mut data = BlockIterator::new(Block::default());
+        let mut seen = TableMeta::default();
+        let mut last_key = Vec::new();
+        let mut last_seqno = 0;
+        while index.is_valid() {
+            let handle = self.data_handle(&index)?;
+            let corrupt = |reason: &str| {
+                Error::corruption(
+                    &self.path,
+                    handle.offset,
+                    format!("data block at offset {}: {reason}", handle.offset),
+                )
+            };
+            data.set_block(self.read_block(handle)?);
+            data.seek_to_first()
+                .map_err(|e| block_error(&self.path, handle, "data", e))?;
+            if !data.is_valid() {
+                return Err(corrupt("empty"));
+            }
+            while data.is_valid() {
+                let (key, seqno) = (data.key(), data.seqno());
+                let new_key = seen.entries == 0 || key != &last_key[..];
+                if seen.entries > 0
+                    && cmp_internal(&last_key, last_seqno, key, seqno) != Ordering::Less
+                {
+                    return Err(corrupt("records out of order"));
+                }
+                if new_key && !self.bloom.may_contain(key) {
+                    return Err(corrupt("bloom filter does not contain a key of the block"));
+                }
+                seen.observe(key, seqno, data.kind(), data.expires_at());
+                if new_key {
+                    last_key.clear();
+                    last_key.extend_from_slice(key);
+                }
+                last_seqno = seqno;
+                data.advance()
+                    .map_err(|e| block_error(&self.path, handle, "data", e))?;
+            }
+            if (index.key(), index.seqno()) != (&last_key[..], last_seqno) {
+                return Err(corrupt("index key differs from the block's last record"));
+            }
+            index.advance().map_err(|e| self.index_error(e))?;
+        }
+        if seen.entries > 0 {
+            seen.largest_key = Bytes::copy_from_slice(&last_key);
+        }
+        seen.file_bytes = self.meta.file_bytes;
+        if seen != self.meta {
+            return Err(Error::corruption(
+                &self.path,
+                self.footer.meta.offset,
+                format!(
+                    "meta block {:?} does not match the records {seen:?}",
+                    self.meta
+                ),
+            ));
+        }
+        Ok(seen.entries)
+    }
+
+    /// The data block handle under an index cursor.
+    fn data_handle(&self, index: &BlockIterator) -> Result<BlockHandle> {
+        // `check_index` vetted every handle at open; re-checking costs a compare and keeps
+        // this function safe on its own.
+        BlockHandle::decode(index.value())
+            .filter(|h| h.end() <= self.footer.bloom.offset)
+            .ok_or_else(|| {
+                Error::corruption(
+                    &self.path,
+                    self.footer.index.offset,
+                    "index block: bad block handle",
+                )
+            })
+    }
+
+    /// A data block, checksum verified.
+    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+        let raw = self
+            .file
+            .slice(handle.offset as usize..handle.end() as usize);
+        Block::decode(raw).map_err(|e| block_error(&self.path, handle, "data", e))
+    }
+
+    fn index_error(&self, e: DecodeError) -> Error {
+        block_error(&self.path, self.footer.index, "index", e)
+    }
+}
+
+fn block_error(path: &Path, handle: BlockHandle, what: &str, e: DecodeError) -> Error {
+    Error::corruption(
+        path,
+        handle.offset + e.offset as u64,
+        format!("{what} block at offset {}: {}", handle.offset, e.reason),
+    )
+}
+
+/// A position in a table: an index entry and a position in the data block it points to.
+struct Cursor {
+    index: BlockIterator,
+    data: BlockIterator,
+    /// Where the block `data` walks sits in the file, for error reports.
+    data_handle: BlockHandle,
+}
+
+impl Cursor {
+    fn new(table: &Table) -> Self {
+        Cursor {
+            index: table.index.iter(),
+            data: BlockIterator::new(Block::default()),
+            data_handle: BlockHandle::default(),
+        }
+    }
+
+    /// True if on a record (`data` is positioned).
+    fn is_valid(&self) -> bool {
+        self.data.is_valid()
+    }
+
+    fn seek_to_first(&mut self, table: &Table) -> Result<()> {
+        self.index
+            .seek_to_first()
+            .map_err(|e| table.index_error(e))?;
+        self.load_block(table, None)
+    }
+
+    /// Positions on the first record with internal key >= (`key`, `seqno`).
+    fn seek(&mut self, table: &Table, key: &[u8], seqno: u64) -> Result<()> {
+        // The first block whose last record is >= the target holds the answer.
+        self.index
+            .seek(key, seqno)
+            .map_err(|e| table.index_error(e))?;
+        self.load_block(table, Some((key, seqno)))
+    }
+
+    /// Moves to the next record, into the next block if need be. Requires `is_valid`.
+    fn advance(&mut self, table: &Table) -> Result<()> {
+        self.data
+            .advance()
+            .map_err(|e| block_error(&table.path, self.data_handle, "data", e))?;
+        if !self.data.is_valid() {
+            self.index.advance().map_err(|e| table.index_error(e))?;
+            self.load_block(table, None)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the block under the index cursor and positions in it (at `target`, or at its
+    /// start); moves on to later blocks while the position falls off a block's end.
+    fn load_block(&mut self, table: &Table, mut target: Option<(&[u8], u64)>) -> Result<()> {
+        loop {
+            if !self.index.is_valid() {
+                self.data.set_block(Block::default());
+                return Ok(());
+            }
+            let handle = table.data_handle(&self.index)?;
+            self.data.set_block(table.read_block(handle)?);
+            self.data_handle = handle;
+            let positioned = match target.take() {
+                Some((key, seqno)) => self.data.seek(key, seqno),
+                None => self.data.seek_to_first(),
+            };
+            positioned.map_err(|e| block_error(&table.path, handle, "data", e))?;
+            if self.data.is_valid() {
+                return Ok(());
+            }
+            self.index.advance().map_err(|e| table.index_error(e))?;
+        }
+    }
+}
+
+/// Where a [`TableIterator`] stands.
+#[derive(Debug)]
+enum IterState {
+    /// Created, not yet positioned: the first `next_record` starts at the first record.
+    Unpositioned,
+    /// The cursor is on the record the next `next_record` returns (or at the end).
+    Ready,
+    /// The cursor is on the record last returned; the next call advances first, so an
+    /// error in the following block belongs to the call that needs that block.
+    Returned,
+    /// A read failed; every call repeats the error until the next `seek`.
+    Failed { offset: u64, reason: String },
 }
 
 /// Walks a table's records in order. Holds an `Arc<Table>`, so the mapping outlives it.
 pub struct TableIterator {
-    #[allow(dead_code)]
     table: Arc<Table>,
+    cursor: Cursor,
+    state: IterState,
 }
 
 impl TableIterator {
     /// Positions before the first record with key >= `key`.
-    pub fn seek(&mut self, _key: &[u8]) -> Result<()> {
-        todo!("TableIterator::seek")
+    pub fn seek(&mut self, key: &[u8]) -> Result<()> {
+        // Seqno u64::MAX sorts before every version of `key`.
+        let result = self.cursor.seek(&self.table, key, u64::MAX);
+        self.settle(result)
     }
+
     /// The next record, or `None` at the end.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
-        todo!("TableIterator::next_record")
+        let moved = match &self.state {
+            IterState::Unpositioned => self.cursor.seek_to_first(&self.table),
+            IterState::Returned => self.cursor.advance(&self.table),
+            IterState::Ready => Ok(()),
+            IterState::Failed { offset, reason } => {
+                return Err(Error::corruption(&self.table.path, *offset, reason.clone()))
+            }
+        };
+        self.settle(moved)?;
+        if !self.cursor.is_valid() {
+            return Ok(None);
+        }
+        self.state = IterState::Returned;
+        Ok(Some(self.cursor.data.record()))
+    }
+
+    /// Records the outcome of a cursor move: `Ready`, or `Failed` for later calls.
+    fn settle(&mut self, moved: Result<()>) -> Result<()> {
+        match moved {
+            Ok(()) => {
+                self.state = IterState::Ready;
+                Ok(())
+            }
+            Err(e) => {
+                self.state = match &e {
+                    Error::Corruption { offset, reason, .. } => IterState::Failed {
+                        offset: *offset,
+                        reason: reason.clone(),
+                    },
+                    // Reads touch only the mapping, so every error is a corruption; keep
+                    // a generic note in case that ever changes.
+                    other => IterState::Failed {
+                        offset: 0,
+                        reason: format!("earlier read failed: {other}"),
+                    },
+                };
+                Err(e)
+            }
+        }
     }
 }
+
+impl RecordIter for TableIterator {
+    fn seek(&mut self, key: &[u8]) -> Result<()> {
+        TableIterator::seek(self, key)
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        TableIterator::next_record(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,325 @@
-//! (dialect module: to be implemented)
+//! Application keys (CONTRACT §4.2, seed 001): the Elastic Path-style dialect.
+//!
+//! - `POST /oauth/access_token` — client-credentials grant for a store's admin client or any
+//!   created application key;
+//! - `POST|GET /v2/application-keys`, `GET|PUT|DELETE /v2/application-keys/{id}` — bearer
+//!   token required; the tenant is the store the token was issued for.
+//!
+//! Errors are `{"errors":[{"title","status","detail"}]}` with `status` as a string.
+//! Data layout: [`layout`]. Input rules: [`input`]. The budget rule: [`keys`].
+
+pub mod auth;
+pub mod input;
+pub mod keys;
+pub mod layout;
+pub mod secret;
 
 use std::sync::Arc;
 
-use hyper::StatusCode;
+use hyper::header::{HeaderValue, ALLOW, HOST};
+use hyper::{Method, StatusCode};
+use serde::Serialize;
 
+use crate::config::Config;
 use crate::http::{Req, Resp};
 use crate::AppState;
 
-/// Handles one request of this dialect.
-pub async fn handle(_state: &Arc<AppState>, _req: Req) -> Resp {
-    todo!()
+/// Attempts of one optimistic read-check-write before answering 429. Each failed attempt
+/// means another request's batch committed in between, so with up to this many concurrent
+/// writers on one store every request finishes within the bound.
+pub const WRITE_ATTEMPTS_MAX: usize = 64;
+
+/// Path of the token endpoint.
+pub const TOKEN_PATH: &str = "/oauth/access_token";
+/// Path of the application-keys collection.
+pub const KEYS_PATH: &str = "/v2/application-keys";
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errors: [ErrorItem<'a>; 1],
 }
 
-/// An error in this dialect's shape (used by the router for 404 / 405 / 413 / timeouts).
-pub fn error_response(_status: StatusCode, _message: &str) -> Resp {
-    todo!()
+#[derive(Serialize)]
+struct ErrorItem<'a> {
+    title: &'a str,
+    status: &'a str,
+    detail: &'a str,
+}
+
+/// An error in this dialect's shape: `{"errors":[{"title","status","detail"}]}`, where `title`
+/// is the status' reason phrase and `status` its code as a string (as in seed 001).
+pub fn error_response(status: StatusCode, message: &str) -> Resp {
+    crate::http::json(
+        status,
+        &ErrorBody {
+            errors: [ErrorItem {
+                title: status.canonical_reason().unwrap_or("Error"),
+                status: status.as_str(),
+                detail: message,
+            }],
+        },
+    )
+}
+
+/// The answer to an engine error. Conflicts and misses are handled by the callers (retry, 404);
+/// what reaches here is a server-side failure.
+pub(crate) fn engine_failure(e: &strata_engine::Error) -> Resp {
+    match e {
+        strata_engine::Error::InvalidArgument(msg) => error_response(StatusCode::BAD_REQUEST, msg),
+        strata_engine::Error::Closed => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ),
+        _ => {
+            tracing::error!(error = %e, "application keys: engine failure");
+            internal_error()
+        }
+    }
+}
+
+/// The answer to stored data that does not decode or breaks a layout invariant.
+pub(crate) fn corrupt(reason: &str) -> Resp {
+    tracing::error!(reason, "application keys: damaged stored data");
+    internal_error()
+}
+
+fn internal_error() -> Resp {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "there was a problem processing your request",
+    )
+}
+
+/// Whether a failed guarded batch should be re-read and retried: a guard or `Insert` met a
+/// concurrent change (`Conflict`), or an `Update`/`Delete` found its entry gone (`NotFound`).
+pub(crate) fn is_retryable(e: &strata_engine::Error) -> bool {
+    matches!(
+        e,
+        strata_engine::Error::Conflict { .. } | strata_engine::Error::NotFound { .. }
+    )
+}
+
+/// 429 after `WRITE_ATTEMPTS_MAX` lost races: transient, and the official SDK retries 429s.
+pub(crate) fn too_much_contention() -> Resp {
+    error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many concurrent changes to this store's application keys; retry the request",
+    )
+}
+
+/// The current time in the forms the dialect stores.
+pub(crate) struct Now {
+    /// Unix milliseconds.
+    pub ms: u64,
+    /// Unix seconds.
+    pub secs: u64,
+    /// RFC 3339 UTC with milliseconds, e.g. `2017-01-10T11:41:19.244Z`.
+    pub text: String,
+}
+
+impl Now {
+    pub fn now() -> Self {
+        let t = chrono::Utc::now();
+        Now {
+            ms: u64::try_from(t.timestamp_millis()).unwrap_or(0),
+            secs: u64::try_from(t.timestamp()).unwrap_or(0),
+            text: t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Token,
+    List,
+    Create,
+    Get(&'a str),
+    Update(&'a str),
+    Delete(&'a str),
+    /// Known path, wrong method: the `Allow` header value.
+    MethodNotAllowed(&'static str),
+    NotFound,
+}
+
+fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+    if path == TOKEN_PATH {
+        return if method == Method::POST {
+            Route::Token
+        } else {
+            Route::MethodNotAllowed("POST")
+        };
+    }
+    let Some(rest) = path.strip_prefix(KEYS_PATH) else {
+        return Route::NotFound;
+    };
+    if rest.is_empty() || rest == "/" {
+        return match *method {
+            Method::GET => Route::List,
+            Method::POST => Route::Create,
+            _ => Route::MethodNotAllowed("GET, POST"),
+        };
+    }
+    let Some(id) = rest.strip_prefix('/') else {
+        return Route::NotFound; // e.g. `/v2/application-keysfoo`
+    };
+    let id = id.strip_suffix('/').unwrap_or(id);
+    if id.is_empty() || id.contains('/') {
+        return Route::NotFound;
+    }
+    match *method {
+        Method::GET => Route::Get(id),
+        Method::PUT => Route::Update(id),
+        Method::DELETE => Route::Delete(id),
+        _ => Route::MethodNotAllowed("GET, PUT, DELETE"),
+    }
+}
+
+/// Metrics label of a request.
+pub fn route_name(req: &Req) -> &'static str {
+    match route(&req.method, &req.path) {
+        Route::Token => "app_keys.token",
+        Route::List => "app_keys.list",
+        Route::Create => "app_keys.create",
+        Route::Get(_) => "app_keys.get",
+        Route::Update(_) => "app_keys.update",
+        Route::Delete(_) => "app_keys.delete",
+        Route::MethodNotAllowed(_) | Route::NotFound => "app_keys.other",
+    }
+}
+
+/// `scheme://host` that `links.self` starts with: the request's `Host` (or the listen
+/// address), over https when TLS is configured or a proxy says `X-Forwarded-Proto: https`.
+fn base_url(config: &Config, req: &Req) -> String {
+    let forwarded_https = req
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let scheme = if forwarded_https || config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .or_else(|| config.listen.map(|a| a.to_string()))
+        .unwrap_or_else(|| crate::config::DEFAULT_LISTEN.to_owned());
+    format!("{scheme}://{host}")
+}
+
+/// Handles one request of this dialect.
+pub async fn handle(state: &Arc<AppState>, req: Req) -> Resp {
+    let route = route(&req.method, &req.path);
+    match route {
+        Route::NotFound => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "the requested resource does not exist",
+            )
+        }
+        Route::MethodNotAllowed(allow) => {
+            let mut resp = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!(
+                    "method {} is not allowed here; allowed: {allow}",
+                    req.method
+                ),
+            );
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            return resp;
+        }
+        Route::Token => return auth::issue_token(state, &req).await,
+        _ => {}
+    }
+
+    let config = state.config();
+    let caller = match auth::authenticate(state, &config, &req.headers) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&config, &req);
+    let links = keys::Links { base: &base };
+    match route {
+        Route::List => keys::list(state, &caller, &links, &req.query),
+        Route::Create => keys::create(state, &caller, &links, &req.body).await,
+        Route::Get(id) => keys::get(state, &caller, &links, id),
+        Route::Update(id) => keys::update(state, &caller, &links, id, &req.body).await,
+        Route::Delete(id) => keys::delete(state, &caller, id).await,
+        Route::Token | Route::MethodNotAllowed(_) | Route::NotFound => {
+            unreachable!("answered above")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn routes() {
+        use Route::*;
+        let cases: &[(Method, &str, Route)] = &[
+            (Method::POST, "/oauth/access_token", Token),
+            (Method::GET, "/oauth/access_token", MethodNotAllowed("POST")),
+            (Method::GET, "/v2/application-keys", List),
+            (Method::GET, "/v2/application-keys/", List),
+            (Method::POST, "/v2/application-keys", Create),
+            (
+                Method::PATCH,
+                "/v2/application-keys",
+                MethodNotAllowed("GET, POST"),
+            ),
+            (Method::GET, "/v2/application-keys/abc", Get("abc")),
+            (Method::GET, "/v2/application-keys/abc/", Get("abc")),
+            (Method::PUT, "/v2/application-keys/abc", Update("abc")),
+            (Method::DELETE, "/v2/application-keys/abc", Delete("abc")),
+            (
+                Method::POST,
+                "/v2/application-keys/abc",
+                MethodNotAllowed("GET, PUT, DELETE"),
+            ),
+            (Method::GET, "/v2/application-keys/abc/def", NotFound),
+            (Method::GET, "/v2/application-keysx", NotFound),
+            (Method::GET, "/v2/application-keys//", NotFound),
+            (Method::POST, "/oauth/access_token/x", NotFound),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(&route(method, path), want, "{method} {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn error_shape_matches_the_seed() {
+        let resp = error_response(StatusCode::CONFLICT, keys_over_budget_detail());
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"errors":[{
+                "detail": "requested reserved rate limit will exceed the maximum",
+                "status": "409",
+                "title": "Conflict"
+            }]})
+        );
+    }
+
+    fn keys_over_budget_detail() -> &'static str {
+        "requested reserved rate limit will exceed the maximum"
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc_with_millis() {
+        let now = Now::now();
+        assert_eq!(now.text.len(), "2017-01-10T11:41:19.244Z".len());
+        assert!(now.text.ends_with('Z'));
+        assert_eq!(now.ms / 1000, now.secs);
+    }
 }

@@ -1,0 +1,509 @@
+//! Group commit: the writer queue (LevelDB-style leader/follower) and the pure decisions
+//! the leader makes — how many queued batches form a group, and what each op of each batch
+//! does given the state left by everything before it.
+//!
+//! Writers enqueue their batch and sleep. The writer at the front of the queue becomes the
+//! leader: it takes a group of batches from the front, commits them with one WAL write and
+//! one fsync (see `db.rs`), then hands every follower its result and wakes the next front
+//! writer, who leads the next group. No timer: a group is whatever queued up while the
+//! previous group was being written.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+
+use crate::batch::{Entry, Kind, Record, WriteBatch, WriteMode};
+use crate::error::{Error, Result};
+
+/// Most batches one commit group holds.
+pub const GROUP_BATCHES_MAX: usize = 256;
+/// Most (estimated) bytes one commit group holds; the leader's own batch always goes in,
+/// whatever its size.
+pub const GROUP_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// What one write returns: per op, the live entry that was there before.
+pub type WriteResult = Result<Vec<Option<Entry>>>;
+
+/// How many of the queued batches, of the given sizes in queue order, the leader takes:
+/// at least one (its own), then as many as fit [`GROUP_BATCHES_MAX`] and
+/// [`GROUP_BYTES_MAX`]. Stops at the first batch that does not fit, so commit order stays
+/// queue order.
+pub fn group_len(sizes: impl IntoIterator<Item = usize>) -> usize {
+    let mut n = 0;
+    let mut bytes = 0usize;
+    for size in sizes {
+        if n > 0 && (n == GROUP_BATCHES_MAX || bytes.saturating_add(size) > GROUP_BYTES_MAX) {
+            break;
+        }
+        n += 1;
+        bytes = bytes.saturating_add(size);
+    }
+    n
+}
+
+/// A batch that passed its checks: the records to write (consecutive seqnos) and, per op,
+/// the live entry it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedBatch {
+    pub records: Vec<Record>,
+    pub previous: Vec<Option<Entry>>,
+}
+
+/// Decides every batch of a group, in order, as if each committed right after the ones
+/// before it: ops see the effects of earlier successful batches of the group and of earlier
+/// ops of their own batch. A failing batch writes nothing and uses no seqnos.
+///
+/// `lookup` returns the live entry under a key in the committed state (before the group);
+/// `now` decides liveness (expiry). Seqnos are handed out from `first_seqno`.
+pub fn check_group(
+    batches: &[WriteBatch],
+    first_seqno: u64,
+    now: u64,
+    lookup: &mut dyn FnMut(&[u8]) -> Result<Option<Entry>>,
+) -> Vec<Result<CheckedBatch>> {
+    // Live entry (or absence) under every key written by the group so far.
+    let mut overlay: HashMap<Bytes, Option<Entry>> = HashMap::new();
+    let mut next_seqno = first_seqno;
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let result = check_batch(batch, next_seqno, now, &overlay, lookup);
+        if let Ok(checked) = &result {
+            next_seqno += checked.records.len() as u64;
+            for r in &checked.records {
+                overlay.insert(r.key.clone(), r.live_entry(now));
+            }
+        }
+        out.push(result);
+    }
+    out
+}
+
+fn check_batch(
+    batch: &WriteBatch,
+    first_seqno: u64,
+    now: u64,
+    group: &HashMap<Bytes, Option<Entry>>,
+    lookup: &mut dyn FnMut(&[u8]) -> Result<Option<Entry>>,
+) -> Result<CheckedBatch> {
+    // Effects of this batch's earlier ops, layered over the group's.
+    let mut own: HashMap<Bytes, Option<Entry>> = HashMap::new();
+    let mut records = Vec::with_capacity(batch.ops.len());
+    let mut previous = Vec::with_capacity(batch.ops.len());
+    for (index, op) in batch.ops.iter().enumerate() {
+        let current = match own.get(&op.key).or_else(|| group.get(&op.key)) {
+            Some(entry) => entry.clone(),
+            None => lookup(&op.key)?,
+        };
+        if let Some(expected) = op.expect_seqno {
+            if current.as_ref().map(|e| e.seqno) != Some(expected) {
+                return Err(Error::Conflict { index });
+            }
+        }
+        match op.mode {
+            WriteMode::Insert if current.is_some() => return Err(Error::Conflict { index }),
+            WriteMode::Update | WriteMode::Delete if current.is_none() => {
+                return Err(Error::NotFound { index })
+            }
+            _ => {}
+        }
+        let (kind, value) = match op.mode {
+            WriteMode::Delete => (Kind::Delete, Bytes::new()),
+            _ => (Kind::Put, op.value.clone()),
+        };
+        let record = Record {
+            key: op.key.clone(),
+            seqno: first_seqno + index as u64,
+            kind,
+            // 0 means "never" on disk; validation rejected `Some(0)`.
+            expires_at: op.expires_at.unwrap_or(0),
+            value,
+        };
+        own.insert(op.key.clone(), record.live_entry(now));
+        records.push(record);
+        previous.push(current);
+    }
+    Ok(CheckedBatch { records, previous })
+}
+
+/// A copy of `e` for another waiter of the same failed group (`Error` is not `Clone`
+/// because `io::Error` is not).
+pub fn error_copy(e: &Error) -> Error {
+    match e {
+        Error::Io(io) => Error::Io(io::Error::new(io.kind(), io.to_string())),
+        Error::Corruption {
+            path,
+            offset,
+            reason,
+        } => Error::Corruption {
+            path: path.clone(),
+            offset: *offset,
+            reason: reason.clone(),
+        },
+        Error::Conflict { index } => Error::Conflict { index: *index },
+        Error::NotFound { index } => Error::NotFound { index: *index },
+        Error::Poisoned => Error::Poisoned,
+        Error::Locked { path } => Error::Locked { path: path.clone() },
+        Error::InvalidArgument(msg) => Error::InvalidArgument(msg.clone()),
+        Error::Closed => Error::Closed,
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves its state whole
+/// before anything that could panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Pending {
+    ticket: u64,
+    /// Taken by the leader whose group includes it.
+    batch: Option<WriteBatch>,
+    bytes: usize,
+    /// This writer sleeps on its own condvar, so a leader wakes exactly the writers it
+    /// finished plus the next leader, not every waiter.
+    wake: Arc<Condvar>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Writers in arrival order; the front one leads. A group stays queued until its
+    /// leader finishes, so no one else can become leader meanwhile.
+    pending: VecDeque<Pending>,
+    /// Results for followers, by ticket.
+    results: HashMap<u64, WriteResult>,
+    next_ticket: u64,
+}
+
+/// The writer queue.
+#[derive(Default)]
+pub struct CommitQueue {
+    state: Mutex<QueueState>,
+}
+
+/// What [`CommitQueue::join`] made of the caller.
+pub enum Joined<'a> {
+    /// Another leader committed (or failed) the caller's batch.
+    Done(WriteResult),
+    /// The caller leads this group and must call [`LeaderGroup::finish`].
+    Leader(LeaderGroup<'a>),
+}
+
+/// A group being committed by its leader. `batches[0]` is the leader's own.
+pub struct LeaderGroup<'a> {
+    queue: &'a CommitQueue,
+    tickets: Vec<u64>,
+    pub batches: Vec<WriteBatch>,
+    finished: bool,
+}
+
+impl CommitQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `batch` (of about `bytes` bytes) and blocks until either a leader has
+    /// committed it or the caller is at the front and leads a group.
+    pub fn join(&self, batch: WriteBatch, bytes: usize) -> Joined<'_> {
+        let wake = Arc::new(Condvar::new());
+        let mut state = lock(&self.state);
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.pending.push_back(Pending {
+            ticket,
+            batch: Some(batch),
+            bytes,
+            wake: Arc::clone(&wake),
+        });
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return Joined::Done(result);
+            }
+            if state.pending.front().map(|p| p.ticket) == Some(ticket) {
+                let n = group_len(state.pending.iter().map(|p| p.bytes));
+                let mut tickets = Vec::with_capacity(n);
+                let mut batches = Vec::with_capacity(n);
+                for p in state.pending.iter_mut().take(n) {
+                    tickets.push(p.ticket);
+                    batches.push(p.batch.take().expect("queued batch taken by one leader"));
+                }
+                return Joined::Leader(LeaderGroup {
+                    queue: self,
+                    tickets,
+                    batches,
+                    finished: false,
+                });
+            }
+            state = wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl LeaderGroup<'_> {
+    /// Hands each follower its result, wakes the next leader, and returns the leader's own
+    /// result. `results` is in `batches` order.
+    pub fn finish(mut self, results: Vec<WriteResult>) -> WriteResult {
+        assert_eq!(results.len(), self.tickets.len(), "one result per batch");
+        self.finished = true;
+        let mut results = results.into_iter();
+        let own = results.next().expect("a group holds the leader's batch");
+        self.complete(results);
+        own
+    }
+
+    /// Removes the group from the queue, stores the followers' results and wakes them and
+    /// the new front writer.
+    fn complete(&self, follower_results: impl Iterator<Item = WriteResult>) {
+        let mut state = lock(&self.queue.state);
+        let mut wake = Vec::with_capacity(self.tickets.len());
+        for (i, result) in std::iter::once(None)
+            .chain(follower_results.map(Some))
+            .enumerate()
+        {
+            let p = state.pending.pop_front().expect("group still queued");
+            assert_eq!(p.ticket, self.tickets[i], "group is the queue's front");
+            if let Some(result) = result {
+                state.results.insert(p.ticket, result);
+                wake.push(p.wake);
+            }
+        }
+        if let Some(front) = state.pending.front() {
+            wake.push(Arc::clone(&front.wake));
+        }
+        drop(state);
+        for w in wake {
+            w.notify_one();
+        }
+    }
+}
+
+impl Drop for LeaderGroup<'_> {
+    /// A leader that unwinds (a panic) without finishing must not strand its followers:
+    /// they get `Poisoned`.
+    fn drop(&mut self) {
+        if !self.finished {
+            let n = self.tickets.len() - 1;
+            self.complete((0..n).map(|_| Err(Error::Poisoned)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Op;
+    use std::collections::BTreeMap;
+
+    fn entry(key: &str, value: &str, seqno: u64) -> Entry {
+        Entry {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            expires_at: None,
+            seqno,
+        }
+    }
+
+    /// Runs `check_group` against a committed state given as a map.
+    fn check(committed: &[Entry], batches: &[WriteBatch], now: u64) -> Vec<Result<CheckedBatch>> {
+        let state: BTreeMap<Bytes, Entry> = committed
+            .iter()
+            .map(|e| (e.key.clone(), e.clone()))
+            .collect();
+        check_group(batches, 100, now, &mut |k| Ok(state.get(k).cloned()))
+    }
+
+    #[test]
+    fn group_len_respects_both_bounds_and_always_takes_the_leader() {
+        assert_eq!(group_len([]), 0);
+        assert_eq!(group_len([GROUP_BYTES_MAX * 2]), 1);
+        assert_eq!(group_len([10, 20, 30]), 3);
+        assert_eq!(group_len([GROUP_BYTES_MAX - 5, 5, 1]), 2);
+        assert_eq!(
+            group_len([GROUP_BYTES_MAX - 5, 6, 1]),
+            1,
+            "stops at the first misfit"
+        );
+        assert_eq!(
+            group_len(vec![1; GROUP_BATCHES_MAX + 10]),
+            GROUP_BATCHES_MAX
+        );
+    }
+
+    #[test]
+    fn modes_against_committed_state() {
+        let committed = [entry("a", "old", 7)];
+        let batches = [
+            WriteBatch::from(Op::insert("a", "x")),
+            WriteBatch::from(Op::insert("b", "x")),
+            WriteBatch::from(Op::update("c", "x")),
+            WriteBatch::from(Op::delete("c")),
+            WriteBatch::from(Op::update("a", "new")),
+        ];
+        let out = check(&committed, &batches, 0);
+        assert!(matches!(out[0], Err(Error::Conflict { index: 0 })));
+        let b = out[1].as_ref().unwrap();
+        assert_eq!(b.previous, vec![None]);
+        assert_eq!(b.records[0].seqno, 100);
+        assert!(matches!(out[2], Err(Error::NotFound { index: 0 })));
+        assert!(matches!(out[3], Err(Error::NotFound { index: 0 })));
+        let u = out[4].as_ref().unwrap();
+        assert_eq!(u.previous, vec![Some(entry("a", "old", 7))]);
+        assert_eq!(u.records[0].seqno, 101, "failed batches use no seqnos");
+    }
+
+    #[test]
+    fn later_batches_see_earlier_ones_and_ops_see_earlier_ops() {
+        let batches = [
+            WriteBatch::new()
+                .with(Op::insert("k", "1"))
+                .with(Op::update("k", "2")),
+            WriteBatch::from(Op::insert("k", "3")),
+            WriteBatch::new()
+                .with(Op::delete("k"))
+                .with(Op::insert("k", "4")),
+        ];
+        let out = check(&[], &batches, 0);
+        let first = out[0].as_ref().unwrap();
+        assert_eq!(first.previous[1], Some(entry("k", "1", 100)));
+        assert!(matches!(out[1], Err(Error::Conflict { index: 0 })));
+        let third = out[2].as_ref().unwrap();
+        assert_eq!(third.previous[0], Some(entry("k", "2", 101)));
+        assert_eq!(third.previous[1], None);
+        assert_eq!(
+            third.records.iter().map(|r| r.seqno).collect::<Vec<_>>(),
+            vec![102, 103]
+        );
+        assert_eq!(third.records[0].kind, Kind::Delete);
+    }
+
+    #[test]
+    fn a_failing_op_fails_its_whole_batch_only() {
+        let batches = [
+            WriteBatch::new()
+                .with(Op::insert("x", "1"))
+                .with(Op::update("missing", "1")),
+            WriteBatch::from(Op::insert("x", "2")),
+        ];
+        let out = check(&[], &batches, 0);
+        assert!(matches!(out[0], Err(Error::NotFound { index: 1 })));
+        let second = out[1].as_ref().unwrap();
+        assert_eq!(
+            second.previous,
+            vec![None],
+            "the failed batch left no trace"
+        );
+        assert_eq!(second.records[0].seqno, 100);
+    }
+
+    #[test]
+    fn expect_seqno_guards() {
+        let committed = [entry("a", "v", 7)];
+        let batches = [
+            WriteBatch::from(Op::upsert("a", "w").expect_seqno(6)),
+            WriteBatch::from(Op::upsert("b", "w").expect_seqno(6)),
+            WriteBatch::from(Op::upsert("a", "w").expect_seqno(7)),
+            WriteBatch::from(Op::delete("a").expect_seqno(100)),
+        ];
+        let out = check(&committed, &batches, 0);
+        assert!(matches!(out[0], Err(Error::Conflict { index: 0 })));
+        assert!(matches!(out[1], Err(Error::Conflict { index: 0 })));
+        assert!(out[2].is_ok());
+        assert!(out[3].is_ok(), "guards see the group's earlier writes");
+    }
+
+    #[test]
+    fn expired_writes_are_not_live_for_later_ops() {
+        let batches = [
+            WriteBatch::from(Op::upsert("t", "v").expires_at(Some(50))),
+            WriteBatch::from(Op::insert("t", "again")),
+        ];
+        let out = check(&[], &batches, 50);
+        assert!(out[0].is_ok());
+        assert_eq!(out[1].as_ref().unwrap().previous, vec![None]);
+        assert_eq!(out[0].as_ref().unwrap().records[0].expires_at, 50);
+    }
+
+    #[test]
+    fn lookup_errors_fail_the_batch() {
+        let batches = [WriteBatch::from(Op::upsert("a", "v"))];
+        let out = check_group(&batches, 1, 0, &mut |_| Err(Error::Poisoned));
+        assert!(matches!(out[0], Err(Error::Poisoned)));
+    }
+
+    #[test]
+    fn queue_hands_every_writer_its_own_result() {
+        let queue = Arc::new(CommitQueue::new());
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let queue = Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    for i in 0..50u64 {
+                        let key = format!("{t}-{i}");
+                        let batch = WriteBatch::from(Op::upsert(key.clone(), "v"));
+                        let result = match queue.join(batch, 1) {
+                            Joined::Done(r) => r,
+                            Joined::Leader(group) => {
+                                // Echo every batch's key back as its "previous" value.
+                                let results = group
+                                    .batches
+                                    .iter()
+                                    .map(|b| {
+                                        Ok(vec![Some(entry(
+                                            std::str::from_utf8(&b.ops[0].key).unwrap(),
+                                            "",
+                                            0,
+                                        ))])
+                                    })
+                                    .collect();
+                                group.finish(results)
+                            }
+                        };
+                        assert_eq!(result.unwrap()[0].as_ref().unwrap().key, key);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let state = lock(&queue.state);
+        assert!(state.pending.is_empty() && state.results.is_empty());
+    }
+
+    #[test]
+    fn an_unwinding_leader_fails_its_followers() {
+        let queue = Arc::new(CommitQueue::new());
+        let Joined::Leader(first) = queue.join(WriteBatch::from(Op::upsert("a", "v")), 1) else {
+            panic!("the first writer leads");
+        };
+        // Two writers queue up behind the first group; the first of them will lead both.
+        let spawn = |key: &'static str| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                match queue.join(WriteBatch::from(Op::upsert(key, "v")), 1) {
+                    Joined::Done(result) => Some(result),
+                    Joined::Leader(group) => {
+                        assert_eq!(group.batches.len(), 2);
+                        drop(group); // as if the commit panicked
+                        None
+                    }
+                }
+            })
+        };
+        let b = spawn("b");
+        while lock(&queue.state).pending.len() < 2 {
+            std::thread::yield_now();
+        }
+        let c = spawn("c");
+        while lock(&queue.state).pending.len() < 3 {
+            std::thread::yield_now();
+        }
+        assert!(first.finish(vec![Ok(vec![None])]).is_ok());
+        let outcomes = [b.join().unwrap(), c.join().unwrap()];
+        let failed: Vec<_> = outcomes.into_iter().flatten().collect();
+        assert_eq!(failed.len(), 1, "one leader, one follower");
+        assert!(matches!(failed[0], Err(Error::Poisoned)));
+        assert!(lock(&queue.state).pending.is_empty());
+    }
+}
