@@ -1278,8 +1278,9 @@ mod simulation {
             let now = load(&mut sim, seed);
             let levels = sim.summaries();
             assert!(levels[0].len() < sim.cfg.l0_tables_trigger);
-            for level in 1..sim.cfg.levels - 1 {
-                let bytes: u64 = levels[level].iter().map(|t| t.meta.file_bytes).sum();
+            let last_level = sim.cfg.levels - 1;
+            for (level, tables) in levels.iter().enumerate().take(last_level).skip(1) {
+                let bytes: u64 = tables.iter().map(|t| t.meta.file_bytes).sum();
                 assert!(
                     bytes < level_target_bytes(&sim.cfg, level),
                     "seed {seed} L{level}"

@@ -48,6 +48,9 @@ pub const SWEEP_COMPACTIONS_PER_RUN_MAX: usize = 64;
 /// A stalled writer re-checks its wake-up conditions at least this often, so a missed
 /// notification can delay it but never strand it.
 const STALL_RECHECK: Duration = Duration::from_millis(100);
+/// The leader keeps its group-encoding buffer between groups unless it grew past this,
+/// in bytes, so one huge group does not pin its memory.
+const PAYLOAD_BUF_RETAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// File holding the directory lock.
 pub const LOCK_FILE: &str = "LOCK";
@@ -206,6 +209,8 @@ struct WriterState {
     wal: WalWriter,
     /// Last seqno handed out; equals the visible seqno between groups.
     last_seqno: u64,
+    /// Reused buffer for the encoded batches of a group.
+    payload_buf: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -626,6 +631,57 @@ fn newest_record(view: &View, key: &[u8], seqno: u64) -> Result<Option<crate::ba
 // ---------------------------------------------------------------------------------------
 // Open
 
+/// Opens every table the manifest names; each table's own metadata must agree with it.
+fn open_tables(
+    fs: &dyn FileSystem,
+    tables_dir: &Path,
+    state: &ManifestState,
+    levels: usize,
+) -> Result<Version> {
+    let mut handles = Vec::with_capacity(state.tables.len());
+    for (&id, live) in &state.tables {
+        let path = table_path(tables_dir, id);
+        let table = Table::open(fs, &path)?;
+        if table.meta() != &live.meta {
+            return Err(Error::corruption(
+                path,
+                0,
+                "table metadata disagrees with the manifest",
+            ));
+        }
+        handles.push(Arc::new(TableHandle {
+            id,
+            level: live.level,
+            meta: live.meta.clone(),
+            table: Arc::new(table),
+        }));
+    }
+    Ok(Version::from_tables(levels, handles))
+}
+
+/// Deletes crash leftovers: tables no edit names (an interrupted flush or compaction, or
+/// inputs whose deletion did not happen) and WAL segments whose records are in tables.
+fn remove_debris(
+    fs: &dyn FileSystem,
+    tables_dir: &Path,
+    wal_dir: &Path,
+    state: &ManifestState,
+) -> Result<()> {
+    for name in fs.list(tables_dir)? {
+        if let Some(id) = parse_table_name(&name) {
+            if !state.tables.contains_key(&id) {
+                fs.remove_file(&tables_dir.join(&name))?;
+            }
+        }
+    }
+    for id in wal::list_segments(fs, wal_dir)? {
+        if id < state.log_number {
+            fs.remove_file(&wal::segment_path(wal_dir, id))?;
+        }
+    }
+    Ok(())
+}
+
 impl Inner {
     fn open(dir: &Path, opts: Options) -> Result<Inner> {
         let fs = Arc::clone(&opts.fs);
@@ -672,48 +728,15 @@ impl Inner {
         };
         let state = manifest.state().clone();
 
-        // Tables named by the manifest; their own metadata must agree with it.
-        let mut handles = Vec::with_capacity(state.tables.len());
-        for (&id, live) in &state.tables {
-            let path = table_path(&tables_dir, id);
-            let table = Table::open(fs.as_ref(), &path)?;
-            if table.meta() != &live.meta {
-                return Err(Error::corruption(
-                    path,
-                    0,
-                    "table metadata disagrees with the manifest",
-                ));
-            }
-            handles.push(Arc::new(TableHandle {
-                id,
-                level: live.level,
-                meta: live.meta.clone(),
-                table: Arc::new(table),
-            }));
-        }
-        let version = Version::from_tables(opts.compaction.levels, handles);
-        version.check().map_err(|reason| {
-            Error::corruption(
-                dir.join(crate::manifest::manifest_file_name(manifest.number())),
-                0,
-                reason,
-            )
-        })?;
-
-        // Crash leftovers: tables no edit names (an interrupted flush or compaction, or
-        // inputs whose deletion did not happen), and WAL segments already in tables.
-        for name in fs.list(&tables_dir)? {
-            if let Some(id) = parse_table_name(&name) {
-                if !state.tables.contains_key(&id) {
-                    fs.remove_file(&tables_dir.join(&name))?;
-                }
-            }
-        }
-        for id in wal::list_segments(fs.as_ref(), &wal_dir)? {
-            if id < state.log_number {
-                fs.remove_file(&wal::segment_path(&wal_dir, id))?;
-            }
-        }
+        let version = open_tables(fs.as_ref(), &tables_dir, &state, opts.compaction.levels)
+            .and_then(|version| {
+                version.check().map_err(|reason| {
+                    let manifest_name = crate::manifest::manifest_file_name(manifest.number());
+                    Error::corruption(dir.join(manifest_name), 0, reason)
+                })?;
+                Ok(version)
+            })?;
+        remove_debris(fs.as_ref(), &tables_dir, &wal_dir, &state)?;
 
         let mem = Arc::new(Memtable::new());
         let max_table_seqno = version
@@ -777,7 +800,11 @@ impl Inner {
             recovery,
             manifest_recovery,
             queue: CommitQueue::new(),
-            writer: Mutex::new(WriterState { wal, last_seqno }),
+            writer: Mutex::new(WriterState {
+                wal,
+                last_seqno,
+                payload_buf: Vec::new(),
+            }),
             view: Mutex::new(Arc::new(view)),
             visible_seqno: AtomicU64::new(last_seqno),
             manifest: Mutex::new(manifest),
@@ -880,25 +907,35 @@ impl Inner {
             Ok(newest_record(&view, key, committed)?.and_then(|r| r.live_entry(now)))
         });
 
-        let payloads: Vec<Vec<u8>> = checked
-            .iter()
-            .flatten()
-            .map(|c| {
-                let mut payload = Vec::new();
-                wal::encode_batch(&c.records, &mut payload);
-                payload
-            })
-            .collect();
-        if payloads.is_empty() {
+        // All frames of the group are encoded into one reused buffer.
+        let WriterState {
+            wal,
+            last_seqno,
+            payload_buf,
+        } = &mut *w;
+        payload_buf.clear();
+        let mut payload_ends = Vec::with_capacity(checked.len());
+        for c in checked.iter().flatten() {
+            wal::encode_batch(&c.records, payload_buf);
+            payload_ends.push(payload_buf.len());
+        }
+        if payload_ends.is_empty() {
             return checked.into_iter().map(|c| c.map(|c| c.previous)).collect();
         }
-        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-        let len_before = w.wal.len();
-        let mut result = w.wal.append_many(&refs);
-        bump(&self.stats.wal_bytes, w.wal.len() - len_before);
+        let payloads: Vec<&[u8]> = std::iter::once(0)
+            .chain(payload_ends.iter().copied())
+            .zip(payload_ends.iter().copied())
+            .map(|(start, end)| &payload_buf[start..end])
+            .collect();
+        let len_before = wal.len();
+        let mut result = wal.append_many(&payloads);
+        bump(&self.stats.wal_bytes, wal.len() - len_before);
+        if payload_buf.capacity() > PAYLOAD_BUF_RETAIN_BYTES_MAX {
+            *payload_buf = Vec::new();
+        }
         if result.is_ok() {
             if self.opts.sync == SyncMode::Always {
-                result = self.timed_sync(&mut w.wal);
+                result = self.timed_sync(wal);
             } else {
                 self.wal_dirty.store(true, Ordering::SeqCst);
             }
@@ -926,7 +963,7 @@ impl Inner {
             }
             commits += 1;
         }
-        w.last_seqno = last;
+        *last_seqno = last;
         self.visible_seqno.store(last, Ordering::Release);
         bump(&self.stats.commits, commits);
         bump(&self.stats.commit_groups, 1);
@@ -1358,16 +1395,24 @@ impl Inner {
         bump(&self.stats.background_errors, 1);
     }
 
+    /// Counts a failed background job, unless it only failed because the engine was
+    /// already poisoned.
+    fn background_failed(&self, e: &Error) {
+        if !matches!(e, Error::Poisoned) {
+            self.background_error();
+        }
+    }
+
     fn flush_thread(&self) {
         while self.wait_request(None, |r| std::mem::take(&mut r.flush)) {
             loop {
                 match self.flush_oldest() {
                     Ok(true) => {}
                     Ok(false) => break,
-                    Err(_) => {
+                    Err(e) => {
                         // Writers may be stalled on this flush and nothing would retry
-                        // it: refuse writes until reopen, like a failed WAL fsync.
-                        self.background_error();
+                        // it: refuse writes until reopen, like after a failed WAL fsync.
+                        self.background_failed(&e);
                         self.poison();
                         break;
                     }
@@ -1377,27 +1422,29 @@ impl Inner {
     }
 
     fn compaction_thread(&self) {
-        let mut next_sweep = Instant::now() + self.opts.sweep_interval;
+        // `None`: an interval too long to represent, i.e. never sweep on a timer.
+        let sweep_deadline = || Instant::now().checked_add(self.opts.sweep_interval);
+        let mut next_sweep = sweep_deadline();
         loop {
             let mut compact = false;
-            let running = self.wait_request(Some(next_sweep), |r| {
+            let running = self.wait_request(next_sweep, |r| {
                 compact = std::mem::take(&mut r.compact);
                 compact
             });
             if !running {
                 return;
             }
+            // A failed compaction is retried after the next flush; its inputs stay live.
             if compact {
-                if self.compact().is_err() {
-                    // Retried at the next flush; inputs stay live meanwhile.
-                    self.background_error();
+                if let Err(e) = self.compact() {
+                    self.background_failed(&e);
                 }
             }
-            if Instant::now() >= next_sweep {
-                if self.sweep().is_err() {
-                    self.background_error();
+            if next_sweep.is_some_and(|t| Instant::now() >= t) {
+                if let Err(e) = self.sweep() {
+                    self.background_failed(&e);
                 }
-                next_sweep = Instant::now() + self.opts.sweep_interval;
+                next_sweep = sweep_deadline();
             }
         }
     }
@@ -1408,15 +1455,15 @@ impl Inner {
         };
         let period = Duration::from_millis(ms);
         loop {
-            let deadline = Instant::now() + period;
-            // Only the deadline or shutdown ends this wait.
-            if !self.wait_request(Some(deadline), |_| false) {
+            // Only the deadline or shutdown ends this wait (`None`: only shutdown).
+            let deadline = Instant::now().checked_add(period);
+            if !self.wait_request(deadline, |_| false) {
                 return;
             }
             if self.wal_dirty.load(Ordering::SeqCst) && !self.is_poisoned() {
                 let mut w = lock(&self.writer);
-                if self.sync_wal_locked(&mut w).is_err() {
-                    self.background_error();
+                if let Err(e) = self.sync_wal_locked(&mut w) {
+                    self.background_failed(&e);
                 }
             }
         }

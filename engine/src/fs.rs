@@ -350,7 +350,8 @@ pub const TORN_GARBLE_BYTES_MAX: u64 = 16;
 ///
 /// A crash happens in [`FaultFs::restart`]; [`FaultFs::power_cut`] / [`FaultFs::power_cut_after`]
 /// stop all I/O first, so a test can crash the engine mid-operation. Faults are injected with
-/// [`FaultFs::inject`].
+/// [`FaultFs::inject`]. Give each `Db` a [`FaultFs::this_generation`] view so that a crashed
+/// `Db` that is still alive cannot touch the files of the one reopened after `restart`.
 ///
 /// Not modelled: reordering of writes *within* the synced prefix (synced bytes are always
 /// intact), metadata-only effects of `sync_data`, renames of directories, and durability of a
@@ -365,6 +366,8 @@ pub const TORN_GARBLE_BYTES_MAX: u64 = 16;
 #[derive(Clone)]
 pub struct FaultFs {
     inner: Arc<Mutex<FaultState>>,
+    /// Set by [`FaultFs::this_generation`]: calls fail with EIO once this generation crashed.
+    bound_generation: Option<u64>,
 }
 
 /// Id of a file's contents, independent of its current name.
@@ -683,6 +686,7 @@ impl FaultFs {
     pub fn new() -> FaultFs {
         FaultFs {
             inner: Arc::new(Mutex::new(FaultState::new())),
+            bound_generation: None,
         }
     }
 
@@ -690,6 +694,26 @@ impl FaultFs {
     /// is complete before any call that could panic.
     fn state(&self) -> MutexGuard<'_, FaultState> {
         lock_state(&self.inner)
+    }
+
+    /// The generation a call through this value belongs to: the current one, unless this
+    /// value is bound to an earlier one by [`FaultFs::this_generation`].
+    fn call_generation(&self, state: &FaultState) -> u64 {
+        self.bound_generation.unwrap_or(state.generation)
+    }
+
+    /// A view of the same file system bound to the current generation: once `restart`
+    /// starts a new one, every call through it fails with EIO, like the handles opened
+    /// before. Give each `Db` you open its own view (`Arc::new(fs.this_generation())`), so
+    /// a crashed `Db` that is still alive — say a background thread of a leaked instance —
+    /// cannot create, rename or remove files under the `Db` reopened after the restart.
+    /// The unbound `FaultFs` keeps working across restarts (for the test's own use).
+    pub fn this_generation(&self) -> FaultFs {
+        let generation = self.state().generation;
+        FaultFs {
+            inner: Arc::clone(&self.inner),
+            bound_generation: Some(generation),
+        }
     }
 
     /// Makes the `nth` next call matching `op` (1 = the very next) fail with `fault`
@@ -847,7 +871,7 @@ impl Drop for FaultLock {
 impl FileSystem for FaultFs {
     fn create_dir_all(&self, path: &Path) -> Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::CreateDir, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -871,7 +895,7 @@ impl FileSystem for FaultFs {
 
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::Create, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -896,7 +920,7 @@ impl FileSystem for FaultFs {
 
     fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         let mut state = self.state();
-        state.check_alive(state.generation)?;
+        state.check_alive(self.call_generation(&state))?;
         let file = OpenOptions::new().append(true).open(path)?;
         let len = file.metadata()?.len();
         let id = state
@@ -907,21 +931,21 @@ impl FileSystem for FaultFs {
 
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         state.begin_read(FaultOp::Read, generation)?;
         Ok(std::fs::read(path)?)
     }
 
     fn map(&self, path: &Path) -> Result<Mapped> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         state.begin_read(FaultOp::Read, generation)?;
         Ok(Arc::new(std::fs::read(path)?))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::Truncate, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -936,7 +960,7 @@ impl FileSystem for FaultFs {
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::Rename, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -963,7 +987,7 @@ impl FileSystem for FaultFs {
 
     fn remove_file(&self, path: &Path) -> Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::Remove, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -985,7 +1009,7 @@ impl FileSystem for FaultFs {
 
     fn list(&self, dir: &Path) -> Result<Vec<String>> {
         let state = self.state();
-        state.check_alive(state.generation)?;
+        state.check_alive(self.call_generation(&state))?;
         Ok(list_sorted(dir)?)
     }
 
@@ -996,13 +1020,13 @@ impl FileSystem for FaultFs {
 
     fn file_len(&self, path: &Path) -> Result<u64> {
         let state = self.state();
-        state.check_alive(state.generation)?;
+        state.check_alive(self.call_generation(&state))?;
         Ok(std::fs::metadata(path)?.len())
     }
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut state = self.state();
-        let generation = state.generation;
+        let generation = self.call_generation(&state);
         if let Some(fault) = state.begin_mutation(FaultOp::SyncDir, generation)? {
             return Err(fault.to_io_error().into());
         }
@@ -1015,7 +1039,7 @@ impl FileSystem for FaultFs {
     /// real `flock` too, so other processes and `RealFs` see the lock.
     fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>> {
         let mut state = self.state();
-        state.check_alive(state.generation)?;
+        state.check_alive(self.call_generation(&state))?;
         let locked = || Error::Locked {
             path: path.to_path_buf(),
         };

@@ -192,3 +192,146 @@ impl Version {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Kind;
+    use crate::fs::{FileSystem, RealFs};
+    use crate::table::{table_path, TableBuilder, TableOptions};
+    use bytes::Bytes;
+
+    /// Writes a table of `(key, seqno, value)` records (given in table order) and returns
+    /// its handle at `level`.
+    fn table(
+        dir: &std::path::Path,
+        id: u64,
+        level: usize,
+        records: &[(&str, u64, &str)],
+    ) -> Arc<TableHandle> {
+        let path = table_path(dir, id);
+        let mut builder = TableBuilder::new(RealFs.create(&path).unwrap(), TableOptions::default());
+        for &(key, seqno, value) in records {
+            builder
+                .add(&Record {
+                    key: Bytes::copy_from_slice(key.as_bytes()),
+                    seqno,
+                    kind: if value.is_empty() {
+                        Kind::Delete
+                    } else {
+                        Kind::Put
+                    },
+                    expires_at: 0,
+                    value: Bytes::copy_from_slice(value.as_bytes()),
+                })
+                .unwrap();
+        }
+        let meta = builder.finish().unwrap();
+        Arc::new(TableHandle {
+            id,
+            level,
+            meta,
+            table: Arc::new(Table::open(&RealFs, &path).unwrap()),
+        })
+    }
+
+    fn value(v: &Version, key: &str, seqno: u64) -> Option<(u64, String)> {
+        v.get(key.as_bytes(), seqno)
+            .unwrap()
+            .map(|r| (r.seqno, String::from_utf8(r.value.to_vec()).unwrap()))
+    }
+
+    #[test]
+    fn apply_orders_levels_and_removes_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let v = Version::new(3).apply(
+            vec![
+                table(d, 1, 0, &[("a", 1, "x")]),
+                table(d, 2, 0, &[("a", 5, "x")]),
+                table(d, 3, 1, &[("m", 1, "x")]),
+                table(d, 4, 1, &[("c", 1, "x")]),
+            ],
+            &[],
+        );
+        let ids = |level: usize| v.levels[level].iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(0), vec![2, 1], "L0 newest first");
+        assert_eq!(ids(1), vec![4, 3], "L1 by key");
+        assert_eq!(v.table_count(), 4);
+        assert!(v.table(3).is_some());
+        let v2 = v.apply(vec![], &[2, 3]);
+        assert_eq!(v2.table_count(), 2);
+        assert!(v2.table(2).is_none());
+        assert_eq!(v.table_count(), 4, "the old version is untouched");
+        assert_eq!(v2.level_bytes(1), v.table(4).unwrap().meta.file_bytes);
+    }
+
+    #[test]
+    #[should_panic(expected = "not live")]
+    fn removing_an_unknown_table_is_a_bug() {
+        Version::new(2).apply(vec![], &[9]);
+    }
+
+    #[test]
+    fn check_rejects_overlap_below_l0() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let overlapping = Version::from_tables(
+            2,
+            vec![
+                table(d, 1, 1, &[("a", 1, "x"), ("m", 1, "x")]),
+                table(d, 2, 1, &[("k", 2, "x")]),
+            ],
+        );
+        assert!(overlapping.check().unwrap_err().contains("overlap"));
+        let l0_overlap_is_fine = Version::from_tables(
+            2,
+            vec![
+                table(d, 3, 0, &[("a", 1, "x"), ("m", 1, "x")]),
+                table(d, 4, 0, &[("k", 2, "x")]),
+            ],
+        );
+        assert!(l0_overlap_is_fine.check().is_ok());
+    }
+
+    #[test]
+    fn get_takes_the_newest_version_across_overlapping_l0() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let v = Version::from_tables(
+            3,
+            vec![
+                // An L0 table with a high max_seqno but an old version of "k".
+                table(d, 1, 0, &[("k", 3, "old"), ("z", 9, "z")]),
+                table(d, 2, 0, &[("k", 6, "new")]),
+                table(d, 3, 1, &[("k", 1, "l1"), ("q", 1, "q1")]),
+                table(d, 4, 2, &[("q", 0, "q2"), ("r", 0, "r2")]),
+            ],
+        );
+        assert_eq!(value(&v, "k", 100), Some((6, "new".into())));
+        assert_eq!(value(&v, "k", 5), Some((3, "old".into())));
+        assert_eq!(value(&v, "k", 2), Some((1, "l1".into())));
+        assert_eq!(
+            value(&v, "q", 100),
+            Some((1, "q1".into())),
+            "shallower level wins"
+        );
+        assert_eq!(value(&v, "r", 100), Some((0, "r2".into())));
+        assert_eq!(value(&v, "nope", 100), None);
+    }
+
+    #[test]
+    fn get_returns_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let v = Version::from_tables(
+            2,
+            vec![
+                table(d, 1, 0, &[("k", 5, "")]),
+                table(d, 2, 1, &[("k", 1, "v")]),
+            ],
+        );
+        let r = v.get(b"k", 10).unwrap().unwrap();
+        assert_eq!((r.kind, r.seqno), (Kind::Delete, 5));
+    }
+}

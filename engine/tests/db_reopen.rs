@@ -8,7 +8,11 @@ use strata_engine::{Op, Options};
 
 /// Writes a known state spread over flushed tables and the WAL; returns the expected
 /// (key, value) pairs.
-fn write_mixed(dir: &std::path::Path, opts: &Options, flush_between: bool) -> Vec<(String, String)> {
+fn write_mixed(
+    dir: &std::path::Path,
+    opts: &Options,
+    flush_between: bool,
+) -> Vec<(String, String)> {
     let db = open(dir, opts);
     for i in 0..50 {
         put(&db, &format!("a{i:02}"), &format!("v{i}"));
@@ -24,7 +28,16 @@ fn write_mixed(dir: &std::path::Path, opts: &Options, flush_between: bool) -> Ve
     del(&db, "b03");
     let mut expected: Vec<(String, String)> = (0..50)
         .filter(|&i| i != 7)
-        .map(|i| (format!("a{i:02}"), if i == 8 { "rewritten".into() } else { format!("v{i}") }))
+        .map(|i| {
+            (
+                format!("a{i:02}"),
+                if i == 8 {
+                    "rewritten".into()
+                } else {
+                    format!("v{i}")
+                },
+            )
+        })
         .chain(
             (0..50)
                 .filter(|&i| i != 3)
@@ -64,7 +77,11 @@ fn reopen_combines_tables_and_wal() {
     let db = open(dir.path(), &opts);
     assert_eq!(pairs(&db.scan_prefix(b"", None, 1000).unwrap()), expected);
     assert_eq!(db.stats().tables_per_level[0], 1);
-    assert_eq!(value(&db, "a07"), None, "a tombstone in the table still hides");
+    assert_eq!(
+        value(&db, "a07"),
+        None,
+        "a tombstone in the table still hides"
+    );
     // Another round: the flushed WAL segments are gone, data stays.
     drop(db);
     let db = open(dir.path(), &opts);
@@ -99,7 +116,11 @@ fn close_flushes_and_reopen_sees_everything() {
             .collect::<Vec<_>>()
     };
     let db = open(dir.path(), &opts);
-    assert_eq!(db.recovery_report().records, 0, "close flushed the memtable");
+    assert_eq!(
+        db.recovery_report().records,
+        0,
+        "close flushed the memtable"
+    );
     assert_eq!(pairs(&db.scan_prefix(b"k", None, 100).unwrap()), expected);
     db.close().unwrap();
 }

@@ -16,7 +16,9 @@ fn fill(db: &strata_engine::Db) {
         let batch = WriteBatch {
             ops: chunk
                 .iter()
-                .map(|i| Op::upsert(format!("tmp{i:04}"), vec![b'x'; 200]).expires_at(Some(T0 + 60)))
+                .map(|i| {
+                    Op::upsert(format!("tmp{i:04}"), vec![b'x'; 200]).expires_at(Some(T0 + 60))
+                })
                 .collect(),
         };
         db.write(batch).unwrap();

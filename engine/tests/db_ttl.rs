@@ -61,7 +61,11 @@ fn expired_entries_count_as_absent_for_write_modes() {
         Err(Error::NotFound { index: 0 })
     ));
     let prev = db.write(Op::insert("k", "new").into()).unwrap();
-    assert_eq!(prev, vec![None], "an expired entry is not reported as previous");
+    assert_eq!(
+        prev,
+        vec![None],
+        "an expired entry is not reported as previous"
+    );
     assert_eq!(value(&db, "k").as_deref(), Some("new"));
 }
 

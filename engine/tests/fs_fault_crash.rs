@@ -480,3 +480,25 @@ fn clones_share_state() {
     assert_eq!(os_error(file.append(b"x")), libc::EIO);
     assert!(fs.is_powered_off());
 }
+
+#[test]
+fn a_generation_bound_view_stops_working_after_restart() {
+    let (_dir, fs, root) = setup();
+    let old_db_view = fs.this_generation();
+    durable_file(&old_db_view, &root.join("a"), b"x");
+    fs.restart(CrashMode::DropUnsynced);
+
+    // A crashed Db still holding its view can no longer touch the files...
+    assert_eq!(os_error(old_db_view.create(&root.join("b"))), libc::EIO);
+    assert_eq!(
+        os_error(old_db_view.remove_file(&root.join("a"))),
+        libc::EIO
+    );
+    assert_eq!(os_error(old_db_view.read(&root.join("a"))), libc::EIO);
+    assert_eq!(os_error(old_db_view.lock(&root.join("LOCK"))), libc::EIO);
+    assert!(!fs.exists(&root.join("b")));
+    // ...while a view for the new generation, and the unbound FaultFs, work.
+    let new_db_view = fs.this_generation();
+    assert_eq!(new_db_view.read(&root.join("a")).unwrap(), b"x");
+    assert_eq!(fs.read(&root.join("a")).unwrap(), b"x");
+}

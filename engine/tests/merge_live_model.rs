@@ -64,7 +64,10 @@ fn version() -> impl Strategy<Value = Version> {
 
 /// Builds the sources; version `i` gets seqno `i + 1`. Every copy's value names its
 /// source, so the test sees which copy of a duplicate won.
-fn build(versions: &[Version]) -> (Vec<Vec<Record>>, BTreeMap<(Bytes, u64), Record>) {
+/// The record each (key, seqno) must come out as.
+type Expected = BTreeMap<(Bytes, u64), Record>;
+
+fn build(versions: &[Version]) -> (Vec<Vec<Record>>, Expected) {
     let mut sources = vec![Vec::new(); SOURCES_MAX];
     // The copy each (key, seqno) must yield: the one of the lowest-index source.
     let mut expected = BTreeMap::new();
@@ -112,12 +115,7 @@ fn merge_of(sources: &[Vec<Record>]) -> MergeIter {
 }
 
 /// What a reader at (`snapshot`, `now`) sees, computed the obvious way.
-fn model_live(
-    expected: &BTreeMap<(Bytes, u64), Record>,
-    snapshot: u64,
-    now: u64,
-    from: &[u8],
-) -> Vec<Entry> {
+fn model_live(expected: &Expected, snapshot: u64, now: u64, from: &[u8]) -> Vec<Entry> {
     let mut newest: BTreeMap<&Bytes, &Record> = BTreeMap::new();
     for ((key, seqno), record) in expected {
         if *seqno <= snapshot && key.as_ref() >= from {

@@ -199,9 +199,12 @@ fn iterators_keep_the_table_alive_and_tables_are_shared_across_threads() {
     assert_eq!(rest, records[250..]);
 }
 
+/// Records in table order, the options to build them with, and (key, snapshot) probes.
+type ModelCase = (Vec<Record>, TableOptions, Vec<(Vec<u8>, u64)>);
+
 /// A table of arbitrary records (binary keys, the empty key, many versions) behaves like a
 /// `BTreeMap` keyed by (key, Reverse(seqno)).
-fn model_strategy() -> impl Strategy<Value = (Vec<Record>, TableOptions, Vec<(Vec<u8>, u64)>)> {
+fn model_strategy() -> impl Strategy<Value = ModelCase> {
     let key = proptest::collection::vec(
         prop_oneof![Just(0u8), Just(b'k'), Just(0xff), any::<u8>()],
         0..5,
@@ -258,7 +261,7 @@ proptest! {
             prop_assert_eq!(got.as_ref(), expected_get(&records, key, *snapshot));
             it.seek(key).unwrap();
             let got = it.next_record().unwrap();
-            prop_assert_eq!(got.as_ref(), records.iter().find(|r| &r.key[..] >= &key[..]));
+            prop_assert_eq!(got.as_ref(), records.iter().find(|r| r.key[..] >= key[..]));
         }
     }
 }

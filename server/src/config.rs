@@ -328,7 +328,10 @@ pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
 
 /// Which config file to read, if any: `--config` > `STRATA_CONFIG`.
 pub fn config_path(cli: &Overrides, env: &Overrides, cwd: &Path) -> Option<PathBuf> {
-    cli.config.as_ref().or(env.config.as_ref()).map(|p| cwd.join(p))
+    cli.config
+        .as_ref()
+        .or(env.config.as_ref())
+        .map(|p| cwd.join(p))
 }
 
 /// Applies the precedence CLI > env > file > defaults and resolves every relative path:
@@ -350,7 +353,9 @@ pub fn resolve(
         (None, Some(s)) => parse_listen(s, ENV_LISTEN)?,
         (None, None) => match config.listen {
             Some(addr) => addr,
-            None => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+            None => DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses"),
         },
     };
     let data_dir = match (&cli.data_dir, &env.data_dir, &config.data_dir) {

@@ -142,12 +142,22 @@ impl Metrics {
             "counter",
             "HTTP requests answered, by dialect, route, method and status.",
         );
-        for (k, v) in self.requests.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (k, v) in self
+            .requests
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let labels = format!(
                 "dialect=\"{}\",route=\"{}\",method=\"{}\",status=\"{}\"",
                 k.dialect, k.route, k.method, k.status
             );
-            sample(out, "strata_http_requests_total", &labels, v.load(Ordering::Relaxed));
+            sample(
+                out,
+                "strata_http_requests_total",
+                &labels,
+                v.load(Ordering::Relaxed),
+            );
         }
 
         let name = "strata_http_request_duration_seconds";
@@ -157,9 +167,18 @@ impl Metrics {
             "histogram",
             "Time from request head to response, by dialect and route.",
         );
-        for ((dialect, route), h) in self.durations.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((dialect, route), h) in self
+            .durations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let labels = format!("dialect=\"{dialect}\",route=\"{route}\"");
-            let counts: Vec<u64> = h.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+            let counts: Vec<u64> = h
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect();
             histogram(
                 out,
                 name,
@@ -232,14 +251,26 @@ fn render_engine(out: &mut String, s: &Stats) {
     );
 
     let counters: [(&str, &str, u64); 8] = [
-        ("strata_commits_total", "Write batches committed.", s.commits),
+        (
+            "strata_commits_total",
+            "Write batches committed.",
+            s.commits,
+        ),
         (
             "strata_commit_groups_total",
             "Group commits (one WAL write + fsync each).",
             s.commit_groups,
         ),
-        ("strata_flushes_total", "Memtables flushed to tables.", s.flushes),
-        ("strata_compactions_total", "Compactions run.", s.compactions),
+        (
+            "strata_flushes_total",
+            "Memtables flushed to tables.",
+            s.flushes,
+        ),
+        (
+            "strata_compactions_total",
+            "Compactions run.",
+            s.compactions,
+        ),
         ("strata_sweeps_total", "TTL sweeps run.", s.sweeps),
         (
             "strata_compaction_bytes_written_total",
@@ -263,14 +294,26 @@ fn render_engine(out: &mut String, s: &Stats) {
     }
 
     let gauges: [(&str, &str, u64); 4] = [
-        ("strata_memtable_bytes", "Bytes in the active memtable.", s.memtable_bytes),
+        (
+            "strata_memtable_bytes",
+            "Bytes in the active memtable.",
+            s.memtable_bytes,
+        ),
         (
             "strata_frozen_memtables",
             "Memtables waiting to be flushed.",
             s.frozen_memtables,
         ),
-        ("strata_wal_bytes", "Bytes in live WAL segments.", s.wal_bytes),
-        ("strata_last_seqno", "Sequence number of the last commit.", s.last_seqno),
+        (
+            "strata_wal_bytes",
+            "Bytes in live WAL segments.",
+            s.wal_bytes,
+        ),
+        (
+            "strata_last_seqno",
+            "Sequence number of the last commit.",
+            s.last_seqno,
+        ),
     ];
     for (name, help, value) in gauges {
         header(out, name, "gauge", help);
@@ -281,7 +324,12 @@ fn render_engine(out: &mut String, s: &Stats) {
     for (level, n) in s.tables_per_level.iter().enumerate() {
         sample(out, "strata_tables", &format!("level=\"{level}\""), *n);
     }
-    header(out, "strata_table_bytes", "gauge", "Bytes of tables per level.");
+    header(
+        out,
+        "strata_table_bytes",
+        "gauge",
+        "Bytes of tables per level.",
+    );
     for (level, n) in s.table_bytes_per_level.iter().enumerate() {
         sample(out, "strata_table_bytes", &format!("level=\"{level}\""), *n);
     }
@@ -310,13 +358,20 @@ fn histogram(
     count: u64,
     sum_micros: u64,
 ) {
-    assert_eq!(counts.len(), bounds_micros.len() + 1, "one count per bucket plus +Inf");
+    assert_eq!(
+        counts.len(),
+        bounds_micros.len() + 1,
+        "one count per bucket plus +Inf"
+    );
     let sep = if labels.is_empty() { "" } else { "," };
     let mut cumulative = 0u64;
     for (bound, c) in bounds_micros.iter().zip(counts) {
         cumulative += c;
         let le = *bound as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+        );
     }
     let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
     let sum = sum_micros as f64 / 1e6;
@@ -400,7 +455,13 @@ mod tests {
     #[test]
     fn every_sample_line_is_well_formed() {
         let m = Metrics::new();
-        m.record_request("keystore", "/v1/key-store/{key}", "PUT", 409, Duration::ZERO);
+        m.record_request(
+            "keystore",
+            "/v1/key-store/{key}",
+            "PUT",
+            409,
+            Duration::ZERO,
+        );
         let text = m.render(&Stats::default(), true);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').expect("name and value");

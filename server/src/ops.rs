@@ -59,7 +59,10 @@ pub fn handle(ctx: &ServerCtx, route: OpsRoute, method: &Method) -> Resp {
             let text = ctx.metrics.render(&ctx.state.db.stats(), ready);
             with_type(Bytes::from(text), PROMETHEUS_CONTENT_TYPE)
         }
-        OpsRoute::OpenApi => with_type(Bytes::from_static(OPENAPI_JSON.as_bytes()), "application/json"),
+        OpsRoute::OpenApi => with_type(
+            Bytes::from_static(OPENAPI_JSON.as_bytes()),
+            "application/json",
+        ),
     }
 }
 

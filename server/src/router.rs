@@ -189,8 +189,13 @@ where
         Target::NotFound => "none",
         Target::Dialect(d) => d.label(),
     };
-    ctx.metrics
-        .record_request(dialect, route, method, resp.status().as_u16(), started.elapsed());
+    ctx.metrics.record_request(
+        dialect,
+        route,
+        method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 
@@ -230,7 +235,11 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(d, limit),
         Err(e) => {
             tracing::debug!(error = %e, "reading request body failed");
-            return error_response(d, StatusCode::BAD_REQUEST, "the request body could not be read");
+            return error_response(
+                d,
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            );
         }
     };
     let req = Req {
@@ -267,7 +276,11 @@ pub async fn guarded(d: DialectId, metrics: &Metrics, handler: impl Future<Outpu
                 panic = panic_message(&*panic),
                 "request handler panicked; answering 500"
             );
-            error_response(d, StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            error_response(
+                d,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error",
+            )
         }
     }
 }
@@ -354,9 +367,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
         assert!(json.is_object(), "{json}");
         let text = metrics.render(&strata_engine::Stats::default(), true);
-        assert!(text.contains("strata_http_handler_panics_total 1\n"), "{text}");
+        assert!(
+            text.contains("strata_http_handler_panics_total 1\n"),
+            "{text}"
+        );
 
-        let ok = guarded(DialectId::KeyStore, &metrics, async { http::empty(StatusCode::OK) });
+        let ok = guarded(DialectId::KeyStore, &metrics, async {
+            http::empty(StatusCode::OK)
+        });
         assert_eq!(ok.await.status(), StatusCode::OK);
     }
 
@@ -369,7 +387,10 @@ mod tests {
             ("/v2/application-keys/123", "/v2/application-keys/{id}"),
             ("/oauth/access_token", "/oauth/access_token"),
             ("/platform_api/", "/platform_api"),
-            ("/platform_api/GetKeyValueKeys", "/platform_api/GetKeyValueKeys"),
+            (
+                "/platform_api/GetKeyValueKeys",
+                "/platform_api/GetKeyValueKeys",
+            ),
             ("/platform_api/Nope", "/platform_api/{other}"),
             ("/k/key-values", "/{apiKey}/key-values"),
             ("/k/key-values/x", "/{apiKey}/key-values/{id}"),

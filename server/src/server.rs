@@ -53,7 +53,8 @@ pub struct Settings {
     pub listen: SocketAddr,
 }
 
-/// A started server.
+/// A started server. Dropping it without `stop` also shuts the server down (the accept loop
+/// sees the shutdown sender go away), but without waiting and without closing the engine.
 pub struct Running {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
@@ -87,7 +88,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .context("engine open task")?
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     if let Some(tail) = &db.recovery_report().truncated {
-        tracing::warn!(?tail, "WAL recovery truncated a torn tail (unacknowledged writes)");
+        tracing::warn!(
+            ?tail,
+            "WAL recovery truncated a torn tail (unacknowledged writes)"
+        );
     }
     let db = Arc::new(db);
 
@@ -96,14 +100,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         Ok(ok) => ok,
         Err(e) => return Err(close_after_failed_start(db, e).await),
     };
-    let listener = match TcpListener::bind(listen).await {
-        Ok(l) => l,
+    let bound = async {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        Ok::<_, std::io::Error>((listener, addr))
+    };
+    let (listener, addr) = match bound.await {
+        Ok(ok) => ok,
         Err(e) => {
             let e = anyhow::Error::new(e).context(format!("binding {listen}"));
             return Err(close_after_failed_start(db, e).await);
         }
     };
-    let addr = listener.local_addr().context("listener address")?;
     let limits = config.limits.clone();
     let tls = acceptor.is_some();
     let state = Arc::new(AppState::new(db, config, config_dir, data_dir));
@@ -134,13 +142,15 @@ async fn prepare(
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(Config, Option<TlsAcceptor>)> {
     let dir = data_dir.to_path_buf();
-    let config = tokio::task::spawn_blocking(move || {
-        bootstrap::apply(&dir, &mut config).map(|_| config)
-    })
-    .await
-    .context("bootstrap task")??;
+    let config =
+        tokio::task::spawn_blocking(move || bootstrap::apply(&dir, &mut config).map(|_| config))
+            .await
+            .context("bootstrap task")??;
     let acceptor = match &config.tls {
-        Some(t) => Some(tls::acceptor(&config_dir.join(&t.cert), &config_dir.join(&t.key))?),
+        Some(t) => Some(tls::acceptor(
+            &config_dir.join(&t.cert),
+            &config_dir.join(&t.key),
+        )?),
         None => None,
     };
     Ok((config, acceptor))
@@ -200,7 +210,10 @@ impl Running {
             ("tls", config.tls != current.tls),
         ] {
             if changed {
-                tracing::warn!(setting = name, "changed in the config file; takes effect on restart");
+                tracing::warn!(
+                    setting = name,
+                    "changed in the config file; takes effect on restart"
+                );
             }
         }
         // Keep what the process runs with; only credentials and dialect settings change.

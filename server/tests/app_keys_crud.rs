@@ -12,7 +12,10 @@ fn assert_rfc3339_millis(s: &Value) {
     let s = s.as_str().expect("a date string");
     // e.g. 2017-01-10T11:41:19.244Z
     assert_eq!(s.len(), 24, "{s}");
-    assert!(s.ends_with('Z') && &s[10..11] == "T" && &s[19..20] == ".", "{s}");
+    assert!(
+        s.ends_with('Z') && &s[10..11] == "T" && &s[19..20] == ".",
+        "{s}"
+    );
 }
 
 #[tokio::test]
@@ -149,11 +152,19 @@ async fn put_updates_name_and_limit_and_keeps_the_rest() {
 
     // Absent fields stay as they are.
     let r = api
-        .put_raw(&admin, &path, r#"{"data":{"type":"application_key","name":"only name"}}"#)
+        .put_raw(
+            &admin,
+            &path,
+            r#"{"data":{"type":"application_key","name":"only name"}}"#,
+        )
         .await;
     assert_eq!(r.body["data"]["reserved_rate_limit"], json!(15));
     let r = api
-        .put_raw(&admin, &path, r#"{"data":{"type":"application_key","reserved_rate_limit":2}}"#)
+        .put_raw(
+            &admin,
+            &path,
+            r#"{"data":{"type":"application_key","reserved_rate_limit":2}}"#,
+        )
         .await;
     assert_eq!(r.body["data"]["name"], json!("only name"));
     assert_eq!(r.body["data"]["reserved_rate_limit"], json!(2));
@@ -193,7 +204,11 @@ async fn delete_answers_204_then_404() {
     assert_error(&api.get(&admin, &path).await, 404, NOT_FOUND);
     assert_error(&api.delete(&admin, &path).await, 404, NOT_FOUND);
     let r = api
-        .put_raw(&admin, &path, r#"{"data":{"type":"application_key","name":"x"}}"#)
+        .put_raw(
+            &admin,
+            &path,
+            r#"{"data":{"type":"application_key","name":"x"}}"#,
+        )
         .await;
     assert_error(&r, 404, NOT_FOUND);
 
@@ -217,8 +232,12 @@ async fn the_secret_appears_only_in_the_create_response() {
     let responses = [
         api.get(&admin, &path).await,
         api.get(&admin, "/v2/application-keys").await,
-        api.put_raw(&admin, &path, r#"{"data":{"type":"application_key","name":"n"}}"#)
-            .await,
+        api.put_raw(
+            &admin,
+            &path,
+            r#"{"data":{"type":"application_key","name":"n"}}"#,
+        )
+        .await,
     ];
     for r in responses {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -234,7 +253,9 @@ async fn the_secret_appears_only_in_the_create_response() {
     for e in entries {
         let haystack = [e.key.as_ref(), e.value.as_ref()].concat();
         assert!(
-            !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            !haystack
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
             "secret stored in the clear"
         );
     }
@@ -251,9 +272,17 @@ async fn unknown_paths_are_404_and_wrong_methods_405_in_the_errors_shape() {
         assert_error(&r, 404, "the requested resource does not exist");
     }
     let r = api
-        .send(api.http.patch(api.url("/v2/application-keys")).bearer_auth(&admin))
+        .send(
+            api.http
+                .patch(api.url("/v2/application-keys"))
+                .bearer_auth(&admin),
+        )
         .await;
-    assert_error(&r, 405, "method PATCH is not allowed here; allowed: GET, POST");
+    assert_error(
+        &r,
+        405,
+        "method PATCH is not allowed here; allowed: GET, POST",
+    );
     assert_eq!(r.headers["allow"], "GET, POST");
     let r = api
         .send(
@@ -262,7 +291,11 @@ async fn unknown_paths_are_404_and_wrong_methods_405_in_the_errors_shape() {
                 .bearer_auth(&admin),
         )
         .await;
-    assert_error(&r, 405, "method POST is not allowed here; allowed: GET, PUT, DELETE");
+    assert_error(
+        &r,
+        405,
+        "method POST is not allowed here; allowed: GET, PUT, DELETE",
+    );
     assert_eq!(r.headers["allow"], "GET, PUT, DELETE");
     srv.stop().await;
 }

@@ -29,11 +29,18 @@ async fn two_stores_see_only_their_own_keys() {
     // Store 2 cannot read, change or delete store 1's key.
     assert_error(&api.get(&admin2, &path1).await, 404, NOT_FOUND);
     let r = api
-        .put_raw(&admin2, &path1, r#"{"data":{"type":"application_key","name":"stolen"}}"#)
+        .put_raw(
+            &admin2,
+            &path1,
+            r#"{"data":{"type":"application_key","name":"stolen"}}"#,
+        )
         .await;
     assert_error(&r, 404, NOT_FOUND);
     assert_error(&api.delete(&admin2, &path1).await, 404, NOT_FOUND);
-    assert_eq!(api.get(&admin1, &path1).await.body["data"]["name"], json!("store-1 key"));
+    assert_eq!(
+        api.get(&admin1, &path1).await.body["data"]["name"],
+        json!("store-1 key")
+    );
 
     // Budgets are per store: store 2 is full at 50, store 1 still has 40.
     let r = api.create(&admin2, "one more", 1).await;

@@ -21,7 +21,9 @@ async fn admin_client_gets_a_token_in_elastic_paths_shape() {
     let api = Api::new(&srv);
     let before = now_secs();
     let r = api
-        .token_request("grant_type=client_credentials&client_id=admin-client&client_secret=admin-secret")
+        .token_request(
+            "grant_type=client_credentials&client_id=admin-client&client_secret=admin-secret",
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let b = &r.body;
@@ -69,7 +71,11 @@ async fn created_key_gets_a_token_that_works_like_the_admins_and_stamps_last_use
     let other = api.create_ok(&token, "made-by-key", 5).await;
     let other_path = format!("/v2/application-keys/{}", other["id"].as_str().unwrap());
     let r = api
-        .put_raw(&token, &other_path, r#"{"data":{"type":"application_key","name":"renamed"}}"#)
+        .put_raw(
+            &token,
+            &other_path,
+            r#"{"data":{"type":"application_key","name":"renamed"}}"#,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = api.delete(&token, &other_path).await;
@@ -78,7 +84,9 @@ async fn created_key_gets_a_token_that_works_like_the_admins_and_stamps_last_use
     // A second token request moves last_used_at forward (or keeps it within the same ms).
     api.token((client_id, secret)).await;
     let r = api.get(&admin, &format!("/v2/application-keys/{id}")).await;
-    let used2 = r.body["data"]["meta"]["timestamps"]["last_used_at"].as_str().unwrap();
+    let used2 = r.body["data"]["meta"]["timestamps"]["last_used_at"]
+        .as_str()
+        .unwrap();
     assert!(used2 >= used.as_str());
     srv.stop().await;
 }
@@ -93,7 +101,11 @@ async fn token_request_errors() {
 
     let cases: &[(&str, u16, &str)] = &[
         ("", 400, "The field 'grant_type' is required."),
-        ("client_id=admin-client&client_secret=admin-secret", 400, "The field 'grant_type' is required."),
+        (
+            "client_id=admin-client&client_secret=admin-secret",
+            400,
+            "The field 'grant_type' is required.",
+        ),
         (
             "grant_type=implicit&client_id=admin-client",
             400,
@@ -104,8 +116,16 @@ async fn token_request_errors() {
             400,
             "unsupported grant_type 'password': only 'client_credentials' is supported",
         ),
-        ("grant_type=client_credentials&client_secret=admin-secret", 400, "The field 'client_id' is required."),
-        ("grant_type=client_credentials&client_id=admin-client", 400, "The field 'client_secret' is required."),
+        (
+            "grant_type=client_credentials&client_secret=admin-secret",
+            400,
+            "The field 'client_id' is required.",
+        ),
+        (
+            "grant_type=client_credentials&client_id=admin-client",
+            400,
+            "The field 'client_secret' is required.",
+        ),
         (
             "grant_type=client_credentials&client_id=admin-client&client_secret=",
             400,
@@ -134,14 +154,22 @@ async fn token_request_errors() {
     }
     // A created key with a wrong secret.
     let r = api
-        .token_request(&format!("grant_type=client_credentials&client_id={client_id}&client_secret=nope"))
+        .token_request(&format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret=nope"
+        ))
         .await;
     assert_error(&r, 401, "invalid client_id or client_secret");
     // A failed attempt does not count as a use.
     let r = api
-        .get(&admin, &format!("/v2/application-keys/{}", key["id"].as_str().unwrap()))
+        .get(
+            &admin,
+            &format!("/v2/application-keys/{}", key["id"].as_str().unwrap()),
+        )
         .await;
-    assert_eq!(r.body["data"]["meta"]["timestamps"]["last_used_at"], json!(null));
+    assert_eq!(
+        r.body["data"]["meta"]["timestamps"]["last_used_at"],
+        json!(null)
+    );
 
     // Only POST.
     let r = api.send(api.http.get(api.url("/oauth/access_token"))).await;
@@ -187,17 +215,31 @@ async fn missing_malformed_and_unknown_tokens_are_401() {
     let url = api.url("/v2/application-keys");
 
     let r = api.send(api.http.get(&url)).await;
-    assert_error(&r, 401, "an access token is required: send 'Authorization: Bearer <token>'");
+    assert_error(
+        &r,
+        401,
+        "an access token is required: send 'Authorization: Bearer <token>'",
+    );
     assert_eq!(r.headers["www-authenticate"], "Bearer");
     for header in [
         format!("Basic {token}"),
         token.clone(),
         "Bearer ".to_owned(),
     ] {
-        let r = api.send(api.http.get(&url).header("authorization", header)).await;
-        assert_error(&r, 401, "an access token is required: send 'Authorization: Bearer <token>'");
+        let r = api
+            .send(api.http.get(&url).header("authorization", header))
+            .await;
+        assert_error(
+            &r,
+            401,
+            "an access token is required: send 'Authorization: Bearer <token>'",
+        );
     }
-    for bad in ["0000000000000000000000000000000000000000", "x", &token[..39]] {
+    for bad in [
+        "0000000000000000000000000000000000000000",
+        "x",
+        &token[..39],
+    ] {
         let r = api.get(bad, "/v2/application-keys").await;
         assert_error(&r, 401, "the access token is invalid or has expired");
     }
@@ -223,7 +265,9 @@ async fn missing_malformed_and_unknown_tokens_are_401() {
 
     // Case-insensitive scheme and the legacy "Bearer:" form of early moltin SDKs.
     for header in [format!("bearer {token}"), format!("Bearer: {token}")] {
-        let r = api.send(api.http.get(&url).header("authorization", header)).await;
+        let r = api
+            .send(api.http.get(&url).header("authorization", header))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     srv.stop().await;
@@ -234,13 +278,19 @@ async fn an_expired_token_is_refused() {
     let srv = TestServer::start(CONFIG).await;
     let api = Api::new(&srv);
     let token = api.token(ADMIN_1).await;
-    assert_eq!(api.get(&token, "/v2/application-keys").await.status, StatusCode::OK);
+    assert_eq!(
+        api.get(&token, "/v2/application-keys").await.status,
+        StatusCode::OK
+    );
 
     // Move the stored token's engine TTL to now: the engine stops returning it.
     let state = &srv.running.as_ref().unwrap().state;
     let key = strata_server::dialects::app_keys::layout::token_key(&token);
     let entry = state.db.get(&key).unwrap().expect("token stored");
-    assert!(entry.expires_at.is_some_and(|t| t > now_secs() + 3500), "token carries a TTL");
+    assert!(
+        entry.expires_at.is_some_and(|t| t > now_secs() + 3500),
+        "token carries a TTL"
+    );
     state
         .write(
             strata_engine::Op::overwrite(key, entry.value)
@@ -266,10 +316,16 @@ async fn a_deleted_keys_token_stops_working() {
         key["client_secret"].as_str().unwrap(),
     );
     let token = api.token(creds).await;
-    assert_eq!(api.get(&token, "/v2/application-keys").await.status, StatusCode::OK);
+    assert_eq!(
+        api.get(&token, "/v2/application-keys").await.status,
+        StatusCode::OK
+    );
 
     let path = format!("/v2/application-keys/{}", key["id"].as_str().unwrap());
-    assert_eq!(api.delete(&admin, &path).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.delete(&admin, &path).await.status,
+        StatusCode::NO_CONTENT
+    );
 
     let r = api.get(&token, "/v2/application-keys").await;
     assert_error(&r, 401, "the access token is invalid or has expired");
@@ -282,6 +338,9 @@ async fn a_deleted_keys_token_stops_working() {
         .await;
     assert_error(&r, 401, "invalid client_id or client_secret");
     // The admin is unaffected.
-    assert_eq!(api.get(&admin, "/v2/application-keys").await.status, StatusCode::OK);
+    assert_eq!(
+        api.get(&admin, "/v2/application-keys").await.status,
+        StatusCode::OK
+    );
     srv.stop().await;
 }

@@ -15,8 +15,14 @@ fn table() -> Vec<(String, &'static str)> {
         ("{\"data\":".into(), "The request body is not valid JSON"),
         ("[1]".into(), "The request body must be a JSON object."),
         ("{}".into(), "The field 'data' is required."),
-        (r#"{"data":[]}"#.into(), "The field 'data' must be an object."),
-        (r#"{"data":{"name":"k"}}"#.into(), "The field 'type' is required."),
+        (
+            r#"{"data":[]}"#.into(),
+            "The field 'data' must be an object.",
+        ),
+        (
+            r#"{"data":{"name":"k"}}"#.into(),
+            "The field 'type' is required.",
+        ),
         (
             r#"{"data":{"type":"application_keys","name":"k"}}"#.into(),
             "The field 'type' must be 'application_key'.",
@@ -73,7 +79,11 @@ async fn create_validation_table() {
     }
     // Exactly as in seed 001.
     let r = api
-        .post_raw(&admin, "/v2/application-keys", r#"{"data":{"type":"application_key"}}"#)
+        .post_raw(
+            &admin,
+            "/v2/application-keys",
+            r#"{"data":{"type":"application_key"}}"#,
+        )
         .await;
     assert_eq!(
         r.body,
@@ -86,7 +96,11 @@ async fn create_validation_table() {
     assert_eq!(r.body["data"]["name"], json!(name));
 
     let r = api.get(&admin, "/v2/application-keys").await;
-    assert_eq!(r.body["meta"]["results"]["total"], json!(1), "only the valid key was stored");
+    assert_eq!(
+        r.body["meta"]["results"]["total"],
+        json!(1),
+        "only the valid key was stored"
+    );
     srv.stop().await;
 }
 
@@ -114,16 +128,39 @@ async fn page_parameters_are_validated() {
     let srv = TestServer::start(CONFIG).await;
     let api = Api::new(&srv);
     let admin = api.token(ADMIN_1).await;
-    for query in ["page[limit]=101", "page[limit]=0", "page[limit]=ten", "page[limit]=-1"] {
-        let r = api.get(&admin, &format!("/v2/application-keys?{query}")).await;
+    for query in [
+        "page[limit]=101",
+        "page[limit]=0",
+        "page[limit]=ten",
+        "page[limit]=-1",
+    ] {
+        let r = api
+            .get(&admin, &format!("/v2/application-keys?{query}"))
+            .await;
         assert_error(&r, 400, "page[limit] must be an integer between 1 and 100.");
     }
-    for query in ["page[offset]=10001", "page[offset]=-1", "page%5Boffset%5D=x"] {
-        let r = api.get(&admin, &format!("/v2/application-keys?{query}")).await;
-        assert_error(&r, 400, "page[offset] must be an integer between 0 and 10000.");
+    for query in [
+        "page[offset]=10001",
+        "page[offset]=-1",
+        "page%5Boffset%5D=x",
+    ] {
+        let r = api
+            .get(&admin, &format!("/v2/application-keys?{query}"))
+            .await;
+        assert_error(
+            &r,
+            400,
+            "page[offset] must be an integer between 0 and 10000.",
+        );
     }
-    for query in ["page[limit]=100", "page%5Blimit%5D=1&page%5Boffset%5D=10000", "filter=eq(name,x)"] {
-        let r = api.get(&admin, &format!("/v2/application-keys?{query}")).await;
+    for query in [
+        "page[limit]=100",
+        "page%5Blimit%5D=1&page%5Boffset%5D=10000",
+        "filter=eq(name,x)",
+    ] {
+        let r = api
+            .get(&admin, &format!("/v2/application-keys?{query}"))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
     }
     srv.stop().await;

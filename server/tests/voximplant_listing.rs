@@ -26,7 +26,9 @@ fn keys_of(items: &[Value]) -> Vec<&str> {
 async fn prefix_listing_in_key_order_with_count_and_offset() {
     let vox = Vox::start().await;
     // Written out of order; "ns:ж" sorts after ASCII (UTF-8 byte order = code-point order).
-    for key in ["ns:c", "ns:ж", "ns:a", "ns2:x", "n", "nt:z", "ns:aa", "ns:b"] {
+    for key in [
+        "ns:c", "ns:ж", "ns:a", "ns2:x", "n", "nt:z", "ns:aa", "ns:b",
+    ] {
         vox.set_a1(key, &format!("value of {key}")).await;
     }
 
@@ -40,7 +42,10 @@ async fn prefix_listing_in_key_order_with_count_and_offset() {
     }
     // A plain prefix, not only a namespace: "ns" also matches "ns2:x".
     let items = list(&vox, "GetKeyValueItems", &[("key", "ns")]).await;
-    assert_eq!(keys_of(&items), ["ns2:x", "ns:a", "ns:aa", "ns:b", "ns:c", "ns:ж"]);
+    assert_eq!(
+        keys_of(&items),
+        ["ns2:x", "ns:a", "ns:aa", "ns:b", "ns:c", "ns:ж"]
+    );
 
     let page = list(
         &vox,
@@ -77,11 +82,14 @@ async fn prefix_listing_in_key_order_with_count_and_offset() {
         &[("key", "ns:"), ("count", "3"), ("offset", "2")],
     )
     .await;
-    assert_eq!(keys, [
-        json!({"key": "ns:b", "expires_at": keys[0]["expires_at"]}),
-        json!({"key": "ns:c", "expires_at": keys[1]["expires_at"]}),
-        json!({"key": "ns:ж", "expires_at": keys[2]["expires_at"]}),
-    ]);
+    assert_eq!(
+        keys,
+        [
+            json!({"key": "ns:b", "expires_at": keys[0]["expires_at"]}),
+            json!({"key": "ns:c", "expires_at": keys[1]["expires_at"]}),
+            json!({"key": "ns:ж", "expires_at": keys[2]["expires_at"]}),
+        ]
+    );
     vox.stop().await;
 }
 
@@ -92,20 +100,36 @@ async fn count_defaults_to_ten_and_is_at_most_fifty() {
         vox.set_a1(&format!("k:{i:02}"), "v").await;
     }
     let first = list(&vox, "GetKeyValueItems", &[("key", "k:")]).await;
-    assert_eq!(keys_of(&first), (0..10).map(|i| format!("k:{i:02}")).collect::<Vec<_>>());
+    assert_eq!(
+        keys_of(&first),
+        (0..10).map(|i| format!("k:{i:02}")).collect::<Vec<_>>()
+    );
     let fifty = list(&vox, "GetKeyValueKeys", &[("count", "50")]).await;
     assert_eq!(fifty.len(), 50);
-    let last = list(&vox, "GetKeyValueKeys", &[("count", "50"), ("offset", "50")]).await;
+    let last = list(
+        &vox,
+        "GetKeyValueKeys",
+        &[("count", "50"), ("offset", "50")],
+    )
+    .await;
     assert_eq!(keys_of(&last), ["k:50", "k:51", "k:52", "k:53", "k:54"]);
 
     // Paging with the documented offset rule visits every key exactly once.
     let mut seen = Vec::new();
     for offset in (0..55).step_by(20) {
         let offset = offset.to_string();
-        let page = list(&vox, "GetKeyValueKeys", &[("count", "20"), ("offset", &offset)]).await;
+        let page = list(
+            &vox,
+            "GetKeyValueKeys",
+            &[("count", "20"), ("offset", &offset)],
+        )
+        .await;
         seen.extend(keys_of(&page).into_iter().map(str::to_owned));
     }
-    assert_eq!(seen, (0..55).map(|i| format!("k:{i:02}")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..55).map(|i| format!("k:{i:02}")).collect::<Vec<_>>()
+    );
 
     let t = token_a();
     for (name, value) in [
@@ -119,7 +143,11 @@ async fn count_defaults_to_ten_and_is_at_most_fifty() {
     ] {
         for method in ["GetKeyValueItems", "GetKeyValueKeys"] {
             let answer = vox
-                .call(&t, method, &[("key", "k:"), ("application_id", APP), (name, value)])
+                .call(
+                    &t,
+                    method,
+                    &[("key", "k:"), ("application_id", APP), (name, value)],
+                )
                 .await;
             assert_error(&answer, 400, 101);
         }

@@ -31,13 +31,24 @@ async fn each_method_by_path_with_a_form_body() {
     assert_eq!(set.as_object().unwrap().len(), 1, "only `result`: {set}");
 
     let (status, got) = vox
-        .call(&t, "GetKeyValueItem", &[("key", "ns:one"), ("application_id", APP)])
+        .call(
+            &t,
+            "GetKeyValueItem",
+            &[("key", "ns:one"), ("application_id", APP)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(got, set, "GetKeyValueItem returns what SetKeyValueItem stored");
+    assert_eq!(
+        got, set,
+        "GetKeyValueItem returns what SetKeyValueItem stored"
+    );
 
     let (status, items) = vox
-        .call(&t, "GetKeyValueItems", &[("key", "ns"), ("application_id", APP)])
+        .call(
+            &t,
+            "GetKeyValueItems",
+            &[("key", "ns"), ("application_id", APP)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -55,7 +66,11 @@ async fn each_method_by_path_with_a_form_body() {
     );
 
     let (status, del) = vox
-        .call(&t, "DelKeyValueItem", &[("key", "ns:one"), ("application_id", APP)])
+        .call(
+            &t,
+            "DelKeyValueItem",
+            &[("key", "ns:one"), ("application_id", APP)],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(del, json!({"result": 1}));
@@ -63,7 +78,11 @@ async fn each_method_by_path_with_a_form_body() {
     let gone = vox.get_a1("ns:one").await;
     assert_error(&gone, 404, 902);
     let again = vox
-        .call(&t, "DelKeyValueItem", &[("key", "ns:one"), ("application_id", APP)])
+        .call(
+            &t,
+            "DelKeyValueItem",
+            &[("key", "ns:one"), ("application_id", APP)],
+        )
         .await;
     assert_error(&again, 404, 902);
     vox.stop().await;
@@ -77,30 +96,52 @@ async fn each_method_by_cmd_as_the_python_sdk_sends_it() {
         .cmd(
             &t,
             "SetKeyValueItem",
-            &[("key", "sdk"), ("value", "v"), ("application_id", APP), ("ttl", "60")],
+            &[
+                ("key", "sdk"),
+                ("value", "v"),
+                ("application_id", APP),
+                ("ttl", "60"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!(set["result"]["value"], "v");
 
     let (_, got) = vox
-        .cmd(&t, "GetKeyValueItem", &[("key", "sdk"), ("application_id", APP)])
+        .cmd(
+            &t,
+            "GetKeyValueItem",
+            &[("key", "sdk"), ("application_id", APP)],
+        )
         .await;
     assert_eq!(got, set);
     let (_, items) = vox
         .cmd(
             &t,
             "GetKeyValueItems",
-            &[("key", "sd"), ("application_id", APP), ("count", "5"), ("offset", "0")],
+            &[
+                ("key", "sd"),
+                ("application_id", APP),
+                ("count", "5"),
+                ("offset", "0"),
+            ],
         )
         .await;
     assert_eq!(items["result"][0], set["result"]);
     let (_, keys) = vox
-        .cmd(&t, "GetKeyValueKeys", &[("application_id", APP), ("key", "sdk")])
+        .cmd(
+            &t,
+            "GetKeyValueKeys",
+            &[("application_id", APP), ("key", "sdk")],
+        )
         .await;
     assert_eq!(keys["result"][0]["key"], "sdk");
     let (status, del) = vox
-        .cmd(&t, "DelKeyValueItem", &[("key", "sdk"), ("application_id", APP)])
+        .cmd(
+            &t,
+            "DelKeyValueItem",
+            &[("key", "sdk"), ("application_id", APP)],
+        )
         .await;
     assert_eq!((status, del), (StatusCode::OK, json!({"result": 1})));
     assert_error(&vox.get_a1("sdk").await, 404, 902);
@@ -135,7 +176,11 @@ async fn query_string_parameters_with_get_and_post() {
             Method::GET,
             "/platform_api",
             &t,
-            &[("cmd", "GetKeyValueItem"), ("key", "key"), ("application_id", APP)],
+            &[
+                ("cmd", "GetKeyValueItem"),
+                ("key", "key"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!((status, &got), (StatusCode::OK, &set));
@@ -169,7 +214,11 @@ async fn multipart_parameters_by_path_and_by_cmd() {
         .multipart(
             "/platform_api/SetKeyValueItem",
             &t,
-            &[("key", "мульти:1"), ("value", "a\r\nb & c"), ("application_id", APP)],
+            &[
+                ("key", "мульти:1"),
+                ("value", "a\r\nb & c"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{set}");
@@ -178,7 +227,11 @@ async fn multipart_parameters_by_path_and_by_cmd() {
         .multipart(
             "/platform_api",
             &t,
-            &[("cmd", "GetKeyValueItem"), ("key", "мульти:1"), ("application_id", APP)],
+            &[
+                ("cmd", "GetKeyValueItem"),
+                ("key", "мульти:1"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!((status, &got), (StatusCode::OK, &set));
@@ -194,7 +247,11 @@ async fn multipart_parameters_by_path_and_by_cmd() {
         .multipart(
             "/platform_api/",
             &t,
-            &[("cmd", "DelKeyValueItem"), ("key", "мульти:1"), ("application_id", APP)],
+            &[
+                ("cmd", "DelKeyValueItem"),
+                ("key", "мульти:1"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!((status, del), (StatusCode::OK, json!({"result": 1})));
@@ -219,7 +276,11 @@ async fn trailing_slashes_are_tolerated() {
             Method::POST,
             "/platform_api/",
             &t,
-            &[("cmd", "GetKeyValueItem"), ("key", "slash"), ("application_id", APP)],
+            &[
+                ("cmd", "GetKeyValueItem"),
+                ("key", "slash"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -232,7 +293,10 @@ async fn body_parameters_override_query_parameters() {
     let vox = Vox::start().await;
     let resp = vox
         .http
-        .post(vox.srv.url("/platform_api/SetKeyValueItem?key=k&value=from-query&application_id=1"))
+        .post(
+            vox.srv
+                .url("/platform_api/SetKeyValueItem?key=k&value=from-query&application_id=1"),
+        )
         .bearer_auth(token_a())
         .form(&[("value", "from-body")])
         .send()
@@ -252,7 +316,11 @@ async fn a_method_in_the_path_wins_over_cmd() {
         .call(
             &token_a(),
             "GetKeyValueItem",
-            &[("cmd", "DelKeyValueItem"), ("key", "k"), ("application_id", APP)],
+            &[
+                ("cmd", "DelKeyValueItem"),
+                ("key", "k"),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -271,18 +339,25 @@ async fn routing_errors_are_in_the_dialect_shape() {
     assert_error(&vox.call("garbage", "setkeyvalueitem", &[]).await, 404, 103);
     // Unknown or missing cmd.
     assert_error(
-        &vox.cmd(&t, "GetAccountInfo", &[("application_id", APP)]).await,
+        &vox.cmd(&t, "GetAccountInfo", &[("application_id", APP)])
+            .await,
         404,
         103,
     );
     assert_error(
-        &vox.query(Method::POST, "/platform_api", &t, &[("application_id", APP)])
-            .await,
+        &vox.query(
+            Method::POST,
+            "/platform_api",
+            &t,
+            &[("application_id", APP)],
+        )
+        .await,
         400,
         102,
     );
     assert_error(
-        &vox.query(Method::POST, "/platform_api", &t, &[("cmd", "")]).await,
+        &vox.query(Method::POST, "/platform_api", &t, &[("cmd", "")])
+            .await,
         400,
         102,
     );

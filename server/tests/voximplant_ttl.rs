@@ -65,10 +65,20 @@ async fn expires_at_is_accepted_within_ninety_days_from_now() {
     let past = (now() - 10).to_string();
     let too_late = (now() + 7_776_000 + 10).to_string();
     for bad in [past.as_str(), too_late.as_str(), "0", "soon"] {
-        assert_error(&set(&vox, "at", "x", &[("expires_at", bad)]).await, 400, 101);
+        assert_error(
+            &set(&vox, "at", "x", &[("expires_at", bad)]).await,
+            400,
+            101,
+        );
     }
     // One of the two, not both.
-    let both = set(&vox, "at", "x", &[("ttl", "60"), ("expires_at", &at.to_string())]).await;
+    let both = set(
+        &vox,
+        "at",
+        "x",
+        &[("ttl", "60"), ("expires_at", &at.to_string())],
+    )
+    .await;
     assert_error(&both, 400, 101);
     let (_, got) = vox.get_a1("at").await;
     assert_eq!(got["result"]["value"], "v");
@@ -86,13 +96,23 @@ async fn ttl_zero_stores_an_already_expired_item_that_hides_the_old_value() {
     assert_error(&vox.get_a1("zero").await, 404, 902);
     let t = token_a();
     let (_, items) = vox
-        .call(&t, "GetKeyValueItems", &[("key", "zero"), ("application_id", APP)])
+        .call(
+            &t,
+            "GetKeyValueItems",
+            &[("key", "zero"), ("application_id", APP)],
+        )
         .await;
     assert_eq!(items["result"], serde_json::json!([]));
-    let (_, keys) = vox.call(&t, "GetKeyValueKeys", &[("application_id", APP)]).await;
+    let (_, keys) = vox
+        .call(&t, "GetKeyValueKeys", &[("application_id", APP)])
+        .await;
     assert_eq!(keys["result"], serde_json::json!([]));
     let del = vox
-        .call(&t, "DelKeyValueItem", &[("key", "zero"), ("application_id", APP)])
+        .call(
+            &t,
+            "DelKeyValueItem",
+            &[("key", "zero"), ("application_id", APP)],
+        )
         .await;
     assert_error(&del, 404, 902);
     vox.stop().await;

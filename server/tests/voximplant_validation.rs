@@ -70,7 +70,11 @@ async fn keys_follow_the_documented_pattern_and_length() {
     }
     // Nothing but the accepted keys was stored.
     let (_, keys) = vox
-        .call(&t, "GetKeyValueKeys", &[("application_id", APP), ("count", "50")])
+        .call(
+            &t,
+            "GetKeyValueKeys",
+            &[("application_id", APP), ("count", "50")],
+        )
         .await;
     assert_eq!(keys["result"].as_array().unwrap().len(), 6);
     vox.stop().await;
@@ -87,7 +91,11 @@ async fn values_are_up_to_two_thousand_characters() {
         .call(
             &t,
             "SetKeyValueItem",
-            &[("key", "long"), ("value", &cyrillic_2000), ("application_id", APP)],
+            &[
+                ("key", "long"),
+                ("value", &cyrillic_2000),
+                ("application_id", APP),
+            ],
         )
         .await;
     assert_eq!(answer.0, StatusCode::OK);
@@ -120,10 +128,18 @@ async fn values_are_up_to_two_thousand_characters() {
         assert_error(&answer, 400, 101);
     }
     let missing = vox
-        .call(&t, "SetKeyValueItem", &[("key", "k"), ("application_id", APP)])
+        .call(
+            &t,
+            "SetKeyValueItem",
+            &[("key", "k"), ("application_id", APP)],
+        )
         .await;
     assert_error(&missing, 400, 101);
-    assert_eq!(vox.get_a1("k").await.1, stored, "refused writes change nothing");
+    assert_eq!(
+        vox.get_a1("k").await.1,
+        stored,
+        "refused writes change nothing"
+    );
     vox.stop().await;
 }
 
@@ -131,7 +147,10 @@ async fn values_are_up_to_two_thousand_characters() {
 async fn parameters_must_be_utf8() {
     let vox = Vox::start().await;
     vox.set_a1("k", "original").await;
-    for body in ["key=k&value=%FF&application_id=1", "key=%C3&value=v&application_id=1"] {
+    for body in [
+        "key=k&value=%FF&application_id=1",
+        "key=%C3&value=v&application_id=1",
+    ] {
         let resp = vox
             .http
             .post(vox.srv.url("/platform_api/SetKeyValueItem"))
@@ -159,7 +178,11 @@ async fn the_application_must_be_named_and_exist() {
         params
     };
     // Missing / malformed / unknown id; unknown name; id and name of different applications.
-    assert_error(&vox.call(&t, "SetKeyValueItem", &set(vec![])).await, 400, 101);
+    assert_error(
+        &vox.call(&t, "SetKeyValueItem", &set(vec![])).await,
+        400,
+        101,
+    );
     assert_error(
         &vox.call(&t, "SetKeyValueItem", &set(vec![("application_id", "one")]))
             .await,
@@ -195,7 +218,12 @@ async fn the_application_must_be_named_and_exist() {
         400,
         107,
     );
-    for method in ["GetKeyValueItem", "GetKeyValueItems", "GetKeyValueKeys", "DelKeyValueItem"] {
+    for method in [
+        "GetKeyValueItem",
+        "GetKeyValueItems",
+        "GetKeyValueKeys",
+        "DelKeyValueItem",
+    ] {
         assert_error(&vox.call(&t, method, &[("key", "k")]).await, 400, 101);
         assert_error(
             &vox.call(&t, method, &[("key", "k"), ("application_id", "99")])
@@ -204,7 +232,9 @@ async fn the_application_must_be_named_and_exist() {
             901,
         );
     }
-    let (_, keys) = vox.call(&t, "GetKeyValueKeys", &[("application_id", APP)]).await;
+    let (_, keys) = vox
+        .call(&t, "GetKeyValueKeys", &[("application_id", APP)])
+        .await;
     assert_eq!(keys["result"], serde_json::json!([]));
     vox.stop().await;
 }

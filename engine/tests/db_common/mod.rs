@@ -32,8 +32,11 @@ pub fn open(dir: &Path, opts: &Options) -> Db {
 }
 
 pub fn put(db: &Db, key: &str, value: &str) {
-    db.write(WriteBatch::from(Op::upsert(key.to_string(), value.to_string())))
-        .expect("upsert");
+    db.write(WriteBatch::from(Op::upsert(
+        key.to_string(),
+        value.to_string(),
+    )))
+    .expect("upsert");
 }
 
 pub fn del(db: &Db, key: &str) {

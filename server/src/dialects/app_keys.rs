@@ -77,6 +77,30 @@ pub(crate) fn engine_failure(e: &strata_engine::Error) -> Resp {
     }
 }
 
+/// A server-side failure while serving a request (small, so it can travel in `Result`s).
+#[derive(Debug)]
+pub enum Failure {
+    Engine(strata_engine::Error),
+    /// Stored data that does not decode or breaks a layout invariant.
+    Corrupt(String),
+}
+
+impl From<strata_engine::Error> for Failure {
+    fn from(e: strata_engine::Error) -> Self {
+        Failure::Engine(e)
+    }
+}
+
+impl Failure {
+    /// The one place a failure becomes a response.
+    pub fn response(&self) -> Resp {
+        match self {
+            Failure::Engine(e) => engine_failure(e),
+            Failure::Corrupt(reason) => corrupt(reason),
+        }
+    }
+}
+
 /// The answer to stored data that does not decode or breaks a layout invariant.
 pub(crate) fn corrupt(reason: &str) -> Resp {
     tracing::error!(reason, "application keys: damaged stored data");
@@ -108,7 +132,7 @@ pub(crate) fn too_much_contention() -> Resp {
 }
 
 /// The current time in the forms the dialect stores.
-pub(crate) struct Now {
+pub(crate) struct Timestamp {
     /// Unix milliseconds.
     pub ms: u64,
     /// Unix seconds.
@@ -117,10 +141,10 @@ pub(crate) struct Now {
     pub text: String,
 }
 
-impl Now {
+impl Timestamp {
     pub fn now() -> Self {
         let t = chrono::Utc::now();
-        Now {
+        Timestamp {
             ms: u64::try_from(t.timestamp_millis()).unwrap_or(0),
             secs: u64::try_from(t.timestamp()).unwrap_or(0),
             text: t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -241,7 +265,7 @@ pub async fn handle(state: &Arc<AppState>, req: Req) -> Resp {
     let config = state.config();
     let caller = match auth::authenticate(state, &config, &req.headers) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(e) => return e.response(),
     };
     let base = base_url(&config, &req);
     let links = keys::Links { base: &base };
@@ -317,7 +341,7 @@ mod tests {
 
     #[test]
     fn dates_are_rfc3339_utc_with_millis() {
-        let now = Now::now();
+        let now = Timestamp::now();
         assert_eq!(now.text.len(), "2017-01-10T11:41:19.244Z".len());
         assert!(now.text.ends_with('Z'));
         assert_eq!(now.ms / 1000, now.secs);

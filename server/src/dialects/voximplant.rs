@@ -75,9 +75,8 @@ pub async fn handle(state: &Arc<AppState>, req: Req) -> Resp {
 }
 
 async fn serve(state: &Arc<AppState>, req: &Req) -> Result<Resp, VoxError> {
-    let target = target(&req.path).ok_or_else(|| {
-        VoxError::new(StatusCode::NOT_FOUND, CODE_UNKNOWN_CMD, "not found")
-    })?;
+    let target = target(&req.path)
+        .ok_or_else(|| VoxError::new(StatusCode::NOT_FOUND, CODE_UNKNOWN_CMD, "not found"))?;
     // Method names are public, so an unknown one is reported before authorization.
     let named = match target {
         Target::Named(name) => Some(Method::from_name(name).ok_or_else(|| unknown_method(name))?),

@@ -90,15 +90,20 @@ impl Api {
         );
         let r = self.token_request(&form).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["access_token"].as_str().expect("access_token").to_owned()
+        r.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Resp {
-        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> Resp {
-        self.send(self.http.delete(self.url(path)).bearer_auth(token)).await
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn post_raw(&self, token: &str, path: &str, body: &str) -> Resp {
@@ -125,7 +130,8 @@ impl Api {
 
     /// `POST /v2/application-keys` with `name` and `reserved_rate_limit`.
     pub async fn create(&self, token: &str, name: &str, rrl: u64) -> Resp {
-        let body = json!({"data": {"type": "application_key", "name": name, "reserved_rate_limit": rrl}});
+        let body =
+            json!({"data": {"type": "application_key", "name": name, "reserved_rate_limit": rrl}});
         self.post_raw(token, "/v2/application-keys", &body.to_string())
             .await
     }
@@ -144,7 +150,13 @@ impl Api {
         loop {
             let r = self.get(token, &path).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            out.extend(r.body["data"].as_array().expect("data array").iter().cloned());
+            out.extend(
+                r.body["data"]
+                    .as_array()
+                    .expect("data array")
+                    .iter()
+                    .cloned(),
+            );
             match r.body["links"]["next"].as_str() {
                 Some(next) => path = next.to_owned(),
                 None => return out,
@@ -165,7 +177,10 @@ pub fn assert_error(r: &Resp, status: u16, detail: &str) {
     assert_eq!(errors.len(), 1, "{}", r.body);
     let e = &errors[0];
     assert_eq!(e["status"], json!(status.to_string()), "{}", r.body);
-    let reason = StatusCode::from_u16(status).unwrap().canonical_reason().unwrap();
+    let reason = StatusCode::from_u16(status)
+        .unwrap()
+        .canonical_reason()
+        .unwrap();
     assert_eq!(e["title"], json!(reason), "{}", r.body);
     assert_eq!(e["detail"], json!(detail), "{}", r.body);
 }

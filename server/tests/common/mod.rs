@@ -186,7 +186,12 @@ pub fn run_daemon_to_exit(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
 fn spawn_raw(
     args: &[&str],
     cwd: &Path,
-) -> (Child, UnixDatagram, tempfile::TempDir, mpsc::Receiver<String>) {
+) -> (
+    Child,
+    UnixDatagram,
+    tempfile::TempDir,
+    mpsc::Receiver<String>,
+) {
     let notify_dir = tempfile::tempdir().expect("temp dir");
     let socket_path = notify_dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&socket_path).expect("notify socket");

@@ -31,7 +31,10 @@ fn generate() -> Key {
     let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
     Key {
         private_pem: private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
-        public_pem: private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+        public_pem: private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap(),
     }
 }
 

@@ -11,7 +11,9 @@ use super::input::parse_token_request;
 use super::layout::{self, ClientRecord, KeyRecord, TokenRecord};
 use super::secret;
 use super::WRITE_ATTEMPTS_MAX;
-use super::{corrupt, engine_failure, error_response, is_retryable, too_much_contention, Now};
+use super::{
+    corrupt, engine_failure, error_response, is_retryable, too_much_contention, Failure, Timestamp,
+};
 use crate::config::{AppKeysStore, Config};
 use crate::http::{self, Req, Resp};
 use crate::AppState;
@@ -52,7 +54,41 @@ fn unauthorized(detail: &str) -> Resp {
     resp
 }
 
-/// Resolves the bearer token of a `/v2` request to its caller, or the 401 to answer.
+/// Why a `/v2` request was not let in.
+#[derive(Debug)]
+pub enum AuthError {
+    /// No usable `Authorization: Bearer` header.
+    Missing,
+    /// Unknown, expired or revoked token.
+    Invalid,
+    Failure(Failure),
+}
+
+impl From<Failure> for AuthError {
+    fn from(f: Failure) -> Self {
+        AuthError::Failure(f)
+    }
+}
+
+impl From<strata_engine::Error> for AuthError {
+    fn from(e: strata_engine::Error) -> Self {
+        AuthError::Failure(e.into())
+    }
+}
+
+impl AuthError {
+    pub fn response(&self) -> Resp {
+        match self {
+            AuthError::Missing => {
+                unauthorized("an access token is required: send 'Authorization: Bearer <token>'")
+            }
+            AuthError::Invalid => unauthorized("the access token is invalid or has expired"),
+            AuthError::Failure(f) => f.response(),
+        }
+    }
+}
+
+/// Resolves the bearer token of a `/v2` request to its caller.
 ///
 /// A token is refused when it is absent, unknown or expired (the engine hides expired
 /// entries), when its store is no longer configured, when its key was deleted, or (admin
@@ -61,37 +97,26 @@ pub fn authenticate(
     state: &AppState,
     config: &Config,
     headers: &HeaderMap,
-) -> Result<Caller, Resp> {
-    let Some(token) = bearer_token(headers) else {
-        return Err(unauthorized(
-            "an access token is required: send 'Authorization: Bearer <token>'",
-        ));
-    };
-    let invalid = || unauthorized("the access token is invalid or has expired");
+) -> Result<Caller, AuthError> {
+    let token = bearer_token(headers).ok_or(AuthError::Missing)?;
     let entry = state
         .db
-        .get(&layout::token_key(token))
-        .map_err(|e| engine_failure(&e))?
-        .ok_or_else(invalid)?;
-    let record: TokenRecord = layout::decode(&entry.value).map_err(|e| corrupt(&e))?;
+        .get(&layout::token_key(token))?
+        .ok_or(AuthError::Invalid)?;
+    let record: TokenRecord = layout::decode(&entry.value).map_err(Failure::Corrupt)?;
     let store = config
         .app_keys
         .stores
         .iter()
         .find(|s| s.store_id == record.store_id)
-        .ok_or_else(invalid)?;
+        .ok_or(AuthError::Invalid)?;
     match &record.key_id {
-        None if store.client_id != record.client_id => return Err(invalid()),
+        None if store.client_id != record.client_id => return Err(AuthError::Invalid),
         None => {}
         Some(key_id) => {
             let key = layout::key_record_key(&store.store_id, key_id);
-            if state
-                .db
-                .get(&key)
-                .map_err(|e| engine_failure(&e))?
-                .is_none()
-            {
-                return Err(invalid());
+            if state.db.get(&key)?.is_none() {
+                return Err(AuthError::Invalid);
             }
         }
     }
@@ -181,7 +206,7 @@ fn bad_credentials() -> Resp {
 /// same batch, guarded by the record's seqno (a concurrent PUT or DELETE makes it retry).
 async fn write_token(state: &Arc<AppState>, record: TokenRecord, secret: Option<&str>) -> Resp {
     for _ in 0..WRITE_ATTEMPTS_MAX {
-        let now = Now::now();
+        let now = Timestamp::now();
         let expires = now.secs + TOKEN_TTL_SECS;
         let token = secret::new_token();
         let mut batch = WriteBatch::new();

@@ -19,7 +19,9 @@ use super::input::{self, Page};
 use super::layout::{self, BudgetRecord, ClientRecord, KeyRecord};
 use super::secret;
 use super::WRITE_ATTEMPTS_MAX;
-use super::{corrupt, engine_failure, error_response, is_retryable, too_much_contention, Now};
+use super::{
+    corrupt, engine_failure, error_response, is_retryable, too_much_contention, Failure, Timestamp,
+};
 use crate::http::{self, Resp};
 use crate::AppState;
 
@@ -53,11 +55,11 @@ struct KeyView<'a> {
 
 #[derive(Serialize)]
 struct KeyMeta<'a> {
-    timestamps: Timestamps<'a>,
+    timestamps: TimestampsView<'a>,
 }
 
 #[derive(Serialize)]
-struct Timestamps<'a> {
+struct TimestampsView<'a> {
     created_at: &'a str,
     updated_at: &'a str,
     last_used_at: Option<&'a str>,
@@ -83,7 +85,7 @@ fn view<'a>(r: &'a KeyRecord, secret: Option<&'a str>, links: &Links<'_>) -> Key
         client_secret: secret,
         reserved_rate_limit: r.reserved_rate_limit,
         meta: KeyMeta {
-            timestamps: Timestamps {
+            timestamps: TimestampsView {
                 created_at: &r.created_at,
                 updated_at: &r.updated_at,
                 last_used_at: r.last_used_at.as_deref(),
@@ -117,14 +119,13 @@ fn not_found() -> Resp {
 }
 
 /// The store's budget record and its seqno (`None`: never written, i.e. no keys yet).
-fn read_budget(state: &AppState, store_id: &str) -> Result<(BudgetRecord, Option<u64>), Resp> {
-    match state.db.get(&layout::budget_key(store_id)) {
-        Ok(Some(e)) => Ok((
-            layout::decode(&e.value).map_err(|e| corrupt(&e))?,
+fn read_budget(state: &AppState, store_id: &str) -> Result<(BudgetRecord, Option<u64>), Failure> {
+    match state.db.get(&layout::budget_key(store_id))? {
+        Some(e) => Ok((
+            layout::decode(&e.value).map_err(Failure::Corrupt)?,
             Some(e.seqno),
         )),
-        Ok(None) => Ok((BudgetRecord::default(), None)),
-        Err(e) => Err(engine_failure(&e)),
+        None => Ok((BudgetRecord::default(), None)),
     }
 }
 
@@ -152,17 +153,16 @@ fn read_key(
     state: &AppState,
     store_id: &str,
     id: &str,
-) -> Result<Option<(KeyRecord, Entry)>, Resp> {
+) -> Result<Option<(KeyRecord, Entry)>, Failure> {
     if id.len() > KEY_ID_BYTES_MAX {
         return Ok(None);
     }
-    match state.db.get(&layout::key_record_key(store_id, id)) {
-        Ok(Some(e)) => Ok(Some((
-            layout::decode(&e.value).map_err(|e| corrupt(&e))?,
+    match state.db.get(&layout::key_record_key(store_id, id))? {
+        Some(e) => Ok(Some((
+            layout::decode(&e.value).map_err(Failure::Corrupt)?,
             e,
         ))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(engine_failure(&e)),
+        None => Ok(None),
     }
 }
 
@@ -181,7 +181,7 @@ pub async fn create(
     for _ in 0..WRITE_ATTEMPTS_MAX {
         let (budget, seqno) = match read_budget(state, store_id) {
             Ok(b) => b,
-            Err(resp) => return resp,
+            Err(f) => return f.response(),
         };
         if budget.keys >= KEYS_PER_STORE_MAX {
             return error_response(
@@ -200,7 +200,7 @@ pub async fn create(
             keys: budget.keys + 1,
         };
 
-        let now = Now::now();
+        let now = Timestamp::now();
         let client_secret = secret::random_alphanumeric(secret::CLIENT_SECRET_CHARS);
         let salt = secret::new_salt();
         let record = KeyRecord {
@@ -249,7 +249,7 @@ pub fn get(state: &AppState, caller: &Caller, links: &Links<'_>, id: &str) -> Re
     match read_key(state, &caller.store.store_id, id) {
         Ok(Some((record, _))) => one(StatusCode::OK, &record, None, links),
         Ok(None) => not_found(),
-        Err(resp) => resp,
+        Err(f) => f.response(),
     }
 }
 
@@ -270,7 +270,7 @@ pub async fn update(
         let (mut record, entry) = match read_key(state, store_id, id) {
             Ok(Some(found)) => found,
             Ok(None) => return not_found(),
-            Err(resp) => return resp,
+            Err(f) => return f.response(),
         };
         let old_limit = record.reserved_rate_limit;
         if let Some(name) = &input.name {
@@ -279,7 +279,7 @@ pub async fn update(
         if let Some(limit) = input.reserved_rate_limit {
             record.reserved_rate_limit = limit;
         }
-        record.updated_at = Now::now().text;
+        record.updated_at = Timestamp::now().text;
 
         let mut batch = WriteBatch::new()
             .with(Op::update(entry.key.clone(), layout::encode(&record)).expect_seqno(entry.seqno));
@@ -287,7 +287,7 @@ pub async fn update(
             let (budget, seqno) = match read_budget(state, store_id) {
                 Ok((b, Some(s))) => (b, s),
                 Ok((_, None)) => return corrupt("a store with keys has no budget record"),
-                Err(resp) => return resp,
+                Err(f) => return f.response(),
             };
             let Some(rest) = budget.reserved_total.checked_sub(old_limit) else {
                 return corrupt("the budget record is below a key's reserved rate limit");
@@ -320,12 +320,12 @@ pub async fn delete(state: &Arc<AppState>, caller: &Caller, id: &str) -> Resp {
         let (record, entry) = match read_key(state, store_id, id) {
             Ok(Some(found)) => found,
             Ok(None) => return not_found(),
-            Err(resp) => return resp,
+            Err(f) => return f.response(),
         };
         let (budget, seqno) = match read_budget(state, store_id) {
             Ok((b, Some(s))) => (b, s),
             Ok((_, None)) => return corrupt("a store with keys has no budget record"),
-            Err(resp) => return resp,
+            Err(f) => return f.response(),
         };
         let (Some(reserved_total), Some(keys)) = (
             budget

@@ -73,8 +73,7 @@ pub fn new_id() -> String {
 /// Whether `s` has the shape of an id (so a lookup by id is worth trying).
 pub fn is_id(s: &str) -> bool {
     s.len() == ID_CHARS
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 

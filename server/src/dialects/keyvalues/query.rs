@@ -173,7 +173,11 @@ fn parse_sort(s: &str) -> Result<Vec<SortKey>, String> {
         let descending = match direction.trim().to_ascii_lowercase().as_str() {
             "asc" => false,
             "desc" => true,
-            other => return Err(format!("sort: unknown direction {other:?} (use asc or desc)")),
+            other => {
+                return Err(format!(
+                    "sort: unknown direction {other:?} (use asc or desc)"
+                ))
+            }
         };
         keys.push(SortKey { field, descending });
     }
@@ -280,7 +284,10 @@ mod tests {
     #[test]
     fn defaults() {
         let q = ListQuery::parse("").unwrap();
-        assert_eq!((q.page, q.rpp, q.search_query, q.sort), (1, RPP_DEFAULT, None, None));
+        assert_eq!(
+            (q.page, q.rpp, q.search_query, q.sort),
+            (1, RPP_DEFAULT, None, None)
+        );
         assert_eq!(
             q.sort_keys,
             vec![SortKey {
@@ -289,7 +296,10 @@ mod tests {
             }]
         );
         let q = ListQuery::parse("searchQuery=&sort=&page=&rpp=&embed=x&fields=y").unwrap();
-        assert_eq!((q.page, q.rpp, q.search_query, q.sort), (1, RPP_DEFAULT, None, None));
+        assert_eq!(
+            (q.page, q.rpp, q.search_query, q.sort),
+            (1, RPP_DEFAULT, None, None)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, RwLock, Weak};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -209,7 +209,8 @@ fn load_pem(key: &VoximplantKey, config_dir: &Path) -> Result<String, String> {
         (Some(pem), None) => Ok(pem.clone()),
         (None, Some(file)) => {
             let path = config_dir.join(file);
-            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
         }
         (Some(_), Some(_)) => Err("both public_key and public_key_file are set".into()),
         (None, None) => Err("neither public_key nor public_key_file is set".into()),
@@ -225,29 +226,34 @@ struct Cached {
 
 // A process-wide cache rather than a field of `AppState`: keyed by the configuration's
 // allocation it stays correct across reloads and across several servers in one process.
-static KEYRINGS: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
+// Every request reads it; only the first request after a reload writes it.
+static KEYRINGS: RwLock<Vec<Cached>> = RwLock::new(Vec::new());
 
-fn cache() -> MutexGuard<'static, Vec<Cached>> {
-    KEYRINGS.lock().unwrap_or_else(|e| e.into_inner())
+fn cached(weak: &Weak<Config>) -> Option<Arc<Keyring>> {
+    let cache = KEYRINGS.read().unwrap_or_else(|e| e.into_inner());
+    cache
+        .iter()
+        .find(|c| Weak::ptr_eq(&c.config, weak))
+        .map(|c| c.keyring.clone())
 }
 
 /// The keyring of `config`, built on first use.
 pub fn keyring_for(config: &Arc<Config>, config_dir: &Path) -> Arc<Keyring> {
     let weak = Arc::downgrade(config);
-    if let Some(hit) = cache().iter().find(|c| Weak::ptr_eq(&c.config, &weak)) {
-        return hit.keyring.clone();
+    if let Some(hit) = cached(&weak) {
+        return hit;
     }
     // Built outside the lock: it may read key files.
     let keyring = Arc::new(Keyring::build(&config.voximplant, config_dir));
-    let mut cached = cache();
-    if let Some(hit) = cached.iter().find(|c| Weak::ptr_eq(&c.config, &weak)) {
+    let mut cache = KEYRINGS.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = cache.iter().find(|c| Weak::ptr_eq(&c.config, &weak)) {
         return hit.keyring.clone();
     }
-    cached.retain(|c| c.config.strong_count() > 0);
-    if cached.len() >= KEYRING_CACHE_MAX {
-        cached.remove(0);
+    cache.retain(|c| c.config.strong_count() > 0);
+    if cache.len() >= KEYRING_CACHE_MAX {
+        cache.remove(0);
     }
-    cached.push(Cached {
+    cache.push(Cached {
         config: weak,
         keyring: keyring.clone(),
     });
@@ -434,11 +440,7 @@ pub(crate) mod tests {
             ),
             (
                 "no iss",
-                sign(
-                    &keys()[0],
-                    Some("key-1"),
-                    json!({"iat": t, "exp": t + 60}),
-                ),
+                sign(&keys()[0], Some("key-1"), json!({"iat": t, "exp": t + 60})),
                 AuthError::Malformed,
             ),
             (
@@ -452,7 +454,11 @@ pub(crate) mod tests {
             ),
             ("garbage", "not.a.jwt".into(), AuthError::Malformed),
             ("empty", String::new(), AuthError::Malformed),
-            ("too long", "a".repeat(TOKEN_BYTES_MAX + 1), AuthError::TooLong),
+            (
+                "too long",
+                "a".repeat(TOKEN_BYTES_MAX + 1),
+                AuthError::TooLong,
+            ),
         ];
         for (name, token, want) in cases {
             assert_eq!(ring.verify(&token, t), Err(want), "{name}");

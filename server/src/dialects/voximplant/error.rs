@@ -88,7 +88,10 @@ impl VoxError {
 
     /// Stored data that breaks the dialect's own invariants (e.g. a non-UTF-8 key).
     pub fn corrupt(what: &str) -> Self {
-        tracing::error!(what, "voximplant: stored data is not what this dialect wrote");
+        tracing::error!(
+            what,
+            "voximplant: stored data is not what this dialect wrote"
+        );
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             CODE_INTERNAL,

@@ -127,8 +127,8 @@ fn key_not_found(key: &str) -> VoxError {
 fn item_of<'e>(entry: &'e Entry, key_offset: usize) -> Result<Item<'e>, VoxError> {
     let key = std::str::from_utf8(&entry.key[key_offset..])
         .map_err(|_| VoxError::corrupt("item key is not UTF-8"))?;
-    let value =
-        std::str::from_utf8(&entry.value).map_err(|_| VoxError::corrupt("item value is not UTF-8"))?;
+    let value = std::str::from_utf8(&entry.value)
+        .map_err(|_| VoxError::corrupt("item value is not UTF-8"))?;
     Ok(Item {
         key,
         value,
@@ -243,12 +243,7 @@ impl<'p> List<'p> {
         })
     }
 
-    async fn apply(
-        self,
-        state: &AppState,
-        tenant: &str,
-        shape: Shape,
-    ) -> Result<Resp, VoxError> {
+    async fn apply(self, state: &AppState, tenant: &str, shape: Shape) -> Result<Resp, VoxError> {
         let key_offset = keyspace::prefix(Dialect::Voximplant, tenant, TABLE_ITEMS).len();
         let scan_prefix = item_key(tenant, self.prefix);
         let (offset, count) = (self.offset, self.count);
@@ -258,8 +253,7 @@ impl<'p> List<'p> {
         } else {
             // Deep pages scan (and drop) up to OFFSET_MAX entries: keep that off the runtime.
             let db = state.db.clone();
-            match tokio::task::spawn_blocking(move || page(&db, &scan_prefix, offset, count))
-                .await
+            match tokio::task::spawn_blocking(move || page(&db, &scan_prefix, offset, count)).await
             {
                 Ok(r) => r,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),

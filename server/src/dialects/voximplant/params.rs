@@ -84,7 +84,7 @@ impl Params {
 
     /// The value of `name`: from the body if it is there, else from the query string.
     pub fn get(&self, name: &str) -> Option<&str> {
-        http::param(&self.body, name).or_else(|| http::param(&self.query, name))
+        http::param(&self.query, name).or_else(|| http::param(&self.body, name))
     }
 }
 
@@ -272,7 +272,10 @@ line1\r\nline2\r\n\
     #[tokio::test]
     async fn oversized_multipart_field_is_refused() {
         let mut body = b"--B\r\nContent-Disposition: form-data; name=\"value\"\r\n\r\n".to_vec();
-        body.extend(std::iter::repeat_n(b'a', MULTIPART_FIELD_BYTES_MAX as usize + 1));
+        body.extend(std::iter::repeat_n(
+            b'a',
+            MULTIPART_FIELD_BYTES_MAX as usize + 1,
+        ));
         body.extend_from_slice(b"\r\n--B--\r\n");
         let err = Params::from_request(&req("", Some("multipart/form-data; boundary=B"), &body))
             .await

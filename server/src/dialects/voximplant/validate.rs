@@ -94,9 +94,7 @@ pub fn uint(name: &str, raw: &str) -> Result<u64, VoxError> {
 /// - both: an error, the documentation asks for one of the two.
 pub fn expires_at(ttl: Option<&str>, expires_at: Option<&str>, now: u64) -> Result<u64, VoxError> {
     match (ttl, expires_at) {
-        (Some(_), Some(_)) => Err(VoxError::invalid(
-            "give either ttl or expires_at, not both",
-        )),
+        (Some(_), Some(_)) => Err(VoxError::invalid("give either ttl or expires_at, not both")),
         (None, None) => Ok(now + TTL_SECS_DEFAULT),
         (Some(ttl), None) => match uint("ttl", ttl) {
             Ok(ttl) if ttl <= TTL_SECS_MAX => Ok(now + ttl),
@@ -221,13 +219,19 @@ mod tests {
             expires_at(Some("7776000"), None, now).unwrap(),
             now + 7_776_000
         );
-        for bad in ["7776001", "-1", "", " 5", "5s", "1.5", "+5", "99999999999999999999999"] {
+        for bad in [
+            "7776001",
+            "-1",
+            "",
+            " 5",
+            "5s",
+            "1.5",
+            "+5",
+            "99999999999999999999999",
+        ] {
             assert!(expires_at(Some(bad), None, now).is_err(), "ttl {bad:?}");
         }
-        assert_eq!(
-            expires_at(None, Some(&now.to_string()), now).unwrap(),
-            now
-        );
+        assert_eq!(expires_at(None, Some(&now.to_string()), now).unwrap(), now);
         let latest = (now + TTL_SECS_MAX).to_string();
         assert_eq!(
             expires_at(None, Some(&latest), now).unwrap(),
@@ -236,7 +240,10 @@ mod tests {
         let past = (now - 1).to_string();
         let too_late = (now + TTL_SECS_MAX + 1).to_string();
         for bad in [past.as_str(), too_late.as_str(), "0", "abc"] {
-            assert!(expires_at(None, Some(bad), now).is_err(), "expires_at {bad:?}");
+            assert!(
+                expires_at(None, Some(bad), now).is_err(),
+                "expires_at {bad:?}"
+            );
         }
         assert!(expires_at(Some("5"), Some(&latest), now).is_err());
     }

@@ -1,0 +1,211 @@
+//! The budget rule: the sum of `reserved_rate_limit` over a store's keys never exceeds its
+//! `rate_limit` — sequentially and under concurrent creates and updates.
+
+mod app_keys_support;
+mod common;
+
+use app_keys_support::*;
+use common::TestServer;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The listing's `total_reserved_rate_limit` (the budget record) and the sum and count of
+/// the stored keys.
+async fn totals(api: &Api, token: &str) -> (u64, u64, u64) {
+    let r = api.get(token, "/v2/application-keys").await;
+    let budget = r.body["meta"]["total_reserved_rate_limit"]
+        .as_u64()
+        .unwrap();
+    let keys = api.list_all(token).await;
+    let sum = keys
+        .iter()
+        .map(|k| k["reserved_rate_limit"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        r.body["meta"]["results"]["total"].as_u64().unwrap(),
+        keys.len() as u64
+    );
+    (budget, sum, keys.len() as u64)
+}
+
+#[tokio::test]
+async fn sequential_creates_updates_and_deletes_respect_the_budget() {
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+
+    let a = api.create_ok(&admin, "a", 60).await;
+    let b = api.create_ok(&admin, "b", 40).await;
+    // Full: any positive reservation is refused, exactly as in seed 001; zero still fits.
+    let r = api.create(&admin, "c", 1).await;
+    assert_eq!(
+        r.body,
+        json!({"errors":[{"detail":"requested reserved rate limit will exceed the maximum","status":"409","title":"Conflict"}]})
+    );
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    api.create_ok(&admin, "zero", 0).await;
+    assert_error(
+        &api.create(&admin, "huge", u64::MAX).await,
+        409,
+        OVER_BUDGET,
+    );
+    assert_eq!(totals(&api, &admin).await, (100, 100, 3));
+
+    // Raising a key past the budget is refused and changes nothing; lowering frees room.
+    let path_a = format!("/v2/application-keys/{}", a["id"].as_str().unwrap());
+    let r = api
+        .put_raw(
+            &admin,
+            &path_a,
+            r#"{"data":{"type":"application_key","reserved_rate_limit":61}}"#,
+        )
+        .await;
+    assert_error(&r, 409, OVER_BUDGET);
+    assert_eq!(
+        api.get(&admin, &path_a).await.body["data"]["reserved_rate_limit"],
+        json!(60)
+    );
+    let r = api
+        .put_raw(
+            &admin,
+            &path_a,
+            r#"{"data":{"type":"application_key","reserved_rate_limit":50}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    api.create_ok(&admin, "ten", 10).await;
+    assert_eq!(totals(&api, &admin).await, (100, 100, 4));
+
+    // Deleting returns a key's reservation to the store.
+    let path_b = format!("/v2/application-keys/{}", b["id"].as_str().unwrap());
+    assert_eq!(
+        api.delete(&admin, &path_b).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(totals(&api, &admin).await, (60, 60, 3));
+    api.create_ok(&admin, "forty", 40).await;
+    assert_eq!(totals(&api, &admin).await, (100, 100, 4));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_exceed_the_budget() {
+    const REQUESTS: u64 = 40;
+    const EACH: u64 = 7;
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..REQUESTS {
+        let (api, admin) = (api.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            api.create(&admin, &format!("concurrent-{i}"), EACH).await
+        }));
+    }
+    let (mut created, mut refused) = (0u64, 0u64);
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                assert_error(&r, 409, OVER_BUDGET);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    // A create is refused only when the budget is already too full for it, so exactly as many
+    // as fit are accepted.
+    let fit = 100 / EACH;
+    assert_eq!((created, refused), (fit, REQUESTS - fit));
+    let (budget, sum, count) = totals(&api, &admin).await;
+    assert_eq!((budget, sum, count), (fit * EACH, fit * EACH, fit));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_and_creates_never_exceed_the_budget() {
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+    let mut paths = Vec::new();
+    for i in 0..10 {
+        let k = api.create_ok(&admin, &format!("k{i}"), 0).await;
+        paths.push(format!(
+            "/v2/application-keys/{}",
+            k["id"].as_str().unwrap()
+        ));
+    }
+
+    let mut tasks = Vec::new();
+    for path in paths {
+        let (api, admin) = (api.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            api.put_raw(
+                &admin,
+                &path,
+                r#"{"data":{"type":"application_key","reserved_rate_limit":15}}"#,
+            )
+            .await
+        }));
+    }
+    for i in 0..10 {
+        let (api, admin) = (api.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            api.create(&admin, &format!("new{i}"), 15).await
+        }));
+    }
+    let (mut accepted, mut created) = (0u64, 0u64);
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::OK => accepted += 1,
+            StatusCode::CREATED => {
+                accepted += 1;
+                created += 1;
+            }
+            StatusCode::CONFLICT => assert_error(&r, 409, OVER_BUDGET),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(accepted, 100 / 15);
+    let (budget, sum, count) = totals(&api, &admin).await;
+    assert_eq!(budget, sum);
+    assert_eq!(sum, accepted * 15);
+    assert_eq!(count, 10 + created);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_token_requests_for_one_key_all_succeed() {
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+    let k = api.create_ok(&admin, "busy", 0).await;
+    let creds = (
+        k["client_id"].as_str().unwrap().to_owned(),
+        k["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (api, creds) = (api.clone(), creds.clone());
+        tasks.push(tokio::spawn(async move {
+            api.token((&creds.0, &creds.1)).await
+        }));
+    }
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 20, "every token is distinct");
+    for t in &tokens {
+        assert_eq!(
+            api.get(t, "/v2/application-keys").await.status,
+            StatusCode::OK
+        );
+    }
+    srv.stop().await;
+}
