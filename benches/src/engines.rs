@@ -17,6 +17,7 @@ const FJALL_SETTLE_WAIT_MAX: Duration = Duration::from_secs(600);
 /// fjall is quiet once this many polls in a row saw no compaction running or completing.
 const FJALL_QUIET_POLLS: u32 = 5;
 const FJALL_POLL_INTERVAL: Duration = Duration::from_millis(100);
+const MIB: f64 = 1024.0 * 1024.0;
 /// fjall's one partition in the benchmarks.
 const FJALL_PARTITION: &str = "bench";
 
@@ -87,6 +88,10 @@ pub trait BenchEngine: Send + Sync {
     fn flushes(&self) -> u64;
     /// The engine's own counters, for the report.
     fn counters(&self) -> Vec<(&'static str, f64)>;
+    /// (batches committed, commit groups) if the engine groups commits.
+    fn commit_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Opens `kind` in `dir` (created if missing).
@@ -186,22 +191,23 @@ impl BenchEngine for StrataEngine {
     fn counters(&self) -> Vec<(&'static str, f64)> {
         let s = self.db.stats();
         vec![
-            ("commits", s.commits as f64),
-            ("commit_groups", s.commit_groups as f64),
-            ("wal_fsyncs", s.wal_fsyncs as f64),
             ("flushes", s.flushes as f64),
             ("compactions", s.compactions as f64),
             ("sweeps", s.sweeps as f64),
-            ("user_bytes_written", s.user_bytes_written as f64),
-            ("flush_bytes_written", s.flush_bytes_written as f64),
-            (
-                "compaction_bytes_written",
-                s.compaction_bytes_written as f64,
-            ),
+            ("tables", s.tables_per_level.iter().sum::<u64>() as f64),
             ("write_stalls", s.write_stalls as f64),
             ("background_errors", s.background_errors as f64),
-            ("tables", s.tables_per_level.iter().sum::<u64>() as f64),
+            ("flush_mib_written", s.flush_bytes_written as f64 / MIB),
+            (
+                "compaction_mib_written",
+                s.compaction_bytes_written as f64 / MIB,
+            ),
         ]
+    }
+
+    fn commit_counts(&self) -> Option<(u64, u64)> {
+        let s = self.db.stats();
+        Some((s.commits, s.commit_groups))
     }
 }
 

@@ -174,11 +174,12 @@ mod tests {
         let fs: Arc<dyn FileSystem> = Arc::new(SinkFs);
         let mut wal = WalWriter::create(&fs, dir.path(), 1).unwrap();
         let before = wal.len();
-        wal.append_many(&[b"abc".as_slice(), b"de".as_slice()])
-            .unwrap();
+        let mut payload = Vec::new();
+        strata_engine::wal::encode_batch(&records(0..1, 100), &mut payload);
+        wal.append_many(&[&payload, &payload]).unwrap();
         wal.sync().unwrap();
-        // Two frames: an 8-byte header each plus the payloads.
-        assert_eq!(wal.len() - before, 8 + 3 + 8 + 2);
+        // Two frames: an 8-byte header each plus the payload.
+        assert_eq!(wal.len() - before, 2 * (8 + payload.len() as u64));
         assert!(RealFs.list(dir.path()).unwrap().is_empty());
     }
 }

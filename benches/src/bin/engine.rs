@@ -701,19 +701,17 @@ fn durable(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<(
         commit_us / (raw.mean.as_secs_f64() * 1e6),
     );
 
-    let before = engine.counters();
+    let before = engine.commit_counts();
     let threads = args.durable_threads;
     let many = timed_writers(engine.as_ref(), threads, duration, &next_key, &value)?;
     out.rate(&format!("durable_{threads}_writers"), many.0, many.1);
     let rate = |(ops, elapsed): (u64, Duration)| ops as f64 / elapsed.as_secs_f64();
     out.emit("durable_scaling", rate(many) / rate(one));
-    let after = engine.counters();
-    let delta = |name: &str| {
-        let find = |c: &[(&str, f64)]| c.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-        Some(find(&after)? - find(&before)?)
-    };
-    if let (Some(commits), Some(groups)) = (delta("commits"), delta("commit_groups")) {
-        out.emit("durable_batches_per_group", commits / groups.max(1.0));
+    if let (Some((c0, g0)), Some((c1, g1))) = (before, engine.commit_counts()) {
+        out.emit(
+            "durable_batches_per_group",
+            (c1 - c0) as f64 / (g1 - g0).max(1) as f64,
+        );
     }
     out.counters(engine.as_ref());
     out.memory();

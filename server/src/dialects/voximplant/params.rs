@@ -84,7 +84,7 @@ impl Params {
 
     /// The value of `name`: from the body if it is there, else from the query string.
     pub fn get(&self, name: &str) -> Option<&str> {
-        http::param(&self.query, name).or_else(|| http::param(&self.body, name))
+        http::param(&self.body, name).or_else(|| http::param(&self.query, name))
     }
 }
 
