@@ -418,8 +418,16 @@ struct Damage {
 
 /// Outcome of parsing the frame at some offset.
 enum Frame<'a> {
-    Valid { payload: &'a [u8], end: usize },
-    Damaged { reason: String, reaches_eof: bool },
+    Valid {
+        payload: &'a [u8],
+        end: usize,
+    },
+    /// `next`: where the following frame starts, if this one is complete (bad checksum).
+    Damaged {
+        reason: String,
+        reaches_eof: bool,
+        next: Option<usize>,
+    },
 }
 
 fn parse_frame(data: &[u8], pos: usize) -> Frame<'_> {
@@ -432,6 +440,7 @@ fn parse_frame(data: &[u8], pos: usize) -> Frame<'_> {
                 rest.len()
             ),
             reaches_eof: true,
+            next: None,
         };
     }
     let len = read_u32(rest, 0) as usize;
@@ -443,6 +452,7 @@ fn parse_frame(data: &[u8], pos: usize) -> Frame<'_> {
         return Frame::Damaged {
             reason: format!("frame length {len} exceeds RECORD_BYTES_MAX ({RECORD_BYTES_MAX})"),
             reaches_eof: declared_end >= rest_len || all_zero(),
+            next: None,
         };
     }
     if declared_end > rest_len {
@@ -452,6 +462,7 @@ fn parse_frame(data: &[u8], pos: usize) -> Frame<'_> {
                 declared_end - rest_len
             ),
             reaches_eof: true,
+            next: None,
         };
     }
     let end = FRAME_HEADER_BYTES + len;
@@ -460,11 +471,30 @@ fn parse_frame(data: &[u8], pos: usize) -> Frame<'_> {
         return Frame::Damaged {
             reason: "frame checksum mismatch".into(),
             reaches_eof: end == rest.len() || all_zero(),
+            next: Some(pos + end),
         };
     }
     Frame::Valid {
         payload,
         end: pos + end,
+    }
+}
+
+/// True if the frames from `pos` to the end of the file, followed by their declared
+/// lengths, are all damaged and the last one reaches EOF. A torn write of several frames
+/// (group commit, or many unsynced appends) can garble the end of one frame and cut the
+/// next one short: the damage then reaches EOF through the frames after the first.
+fn damaged_to_eof(data: &[u8], mut pos: usize) -> bool {
+    loop {
+        match parse_frame(data, pos) {
+            Frame::Damaged {
+                reaches_eof: true, ..
+            } => return true,
+            Frame::Damaged {
+                next: Some(next), ..
+            } => pos = next,
+            _ => return false,
+        }
     }
 }
 
@@ -544,7 +574,10 @@ fn replay_segment(
             Frame::Damaged {
                 reason,
                 reaches_eof,
+                next,
             } => {
+                let reaches_eof =
+                    reaches_eof || next.is_some_and(|next| damaged_to_eof(data, next));
                 // Damage not reaching EOF is corruption anyway; no need to search.
                 let valid_after = if reaches_eof {
                     valid_frame_after(data, pos, *last_seqno)

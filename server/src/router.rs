@@ -28,6 +28,8 @@ use crate::AppState;
 pub struct ServerCtx {
     pub state: Arc<AppState>,
     pub metrics: Arc<Metrics>,
+    /// `limits.body_bytes_max`, fixed for the process (a reload does not change limits).
+    pub body_bytes_max: usize,
 }
 
 /// The four dialects.
@@ -219,7 +221,7 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let limit = ctx.state.config().limits.body_bytes_max;
+    let limit = ctx.body_bytes_max;
     let (parts, body) = req.into_parts();
     // Refuse a declared oversize body before reading any of it.
     let declared = parts

@@ -119,6 +119,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let ctx = Arc::new(ServerCtx {
         state: state.clone(),
         metrics: metrics.clone(),
+        body_bytes_max: limits.body_bytes_max,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let serving = tokio::spawn(run(listener, acceptor, ctx, limits.clone(), shutdown_rx));

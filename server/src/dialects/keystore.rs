@@ -41,7 +41,11 @@ pub const LIST_SCAN_ENTRIES_MAX: usize = 100_000;
 /// Entries fetched from the engine per scan call while listing.
 const LIST_SCAN_CHUNK_ENTRIES: usize = 256;
 /// Attempts of a `createOrUpdate` / `PUT` read-modify-write before giving up with 409.
-pub const WRITE_ATTEMPTS_MAX: usize = 16;
+///
+/// Every round of a race lets at least one writer win (its guard matched), so N concurrent
+/// writers of one key need at most N attempts; this bound covers a connection pool's worth
+/// of writers hammering one key, and still ends a pathological livelock.
+pub const WRITE_ATTEMPTS_MAX: usize = 128;
 
 /// Table byte of items in the keyspace.
 const TABLE_ITEMS: u8 = b'i';
