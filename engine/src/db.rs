@@ -1513,6 +1513,13 @@ mod tests {
     use crate::batch::Op;
 
     #[test]
+    fn db_and_snapshot_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Db>();
+        shared::<Snapshot>();
+    }
+
+    #[test]
     fn validate_batch_limits() {
         assert!(validate_batch(&WriteBatch::new()).is_err());
         let too_many = WriteBatch {

@@ -93,7 +93,7 @@ fn a_damaged_frame_before_a_valid_one_is_still_corruption() {
 
 #[test]
 fn never_mode_reopens_after_any_torn_power_loss() {
-    const SEEDS: u64 = 64;
+    const SEEDS: u64 = 24;
     for seed in 0..SEEDS {
         let dir = tempfile::tempdir().unwrap();
         let fault = FaultFs::new();

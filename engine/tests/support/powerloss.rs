@@ -700,27 +700,11 @@ pub struct Runner {
     pub totals: Totals,
 }
 
-/// A temporary directory, in RAM when `/dev/shm` exists: `FaultFs` models durability
-/// itself, so real fsyncs only cost time. `STRATA_POWERLOSS_KEEP_DIR=1` keeps it (to look
-/// at the files of a failing seed).
-fn temp_dir() -> tempfile::TempDir {
-    let keep = std::env::var_os("STRATA_POWERLOSS_KEEP_DIR").is_some();
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("strata-powerloss-").disable_cleanup(keep);
-    let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
-        }
-    }
-    builder.tempdir().expect("temporary directory")
-}
-
 type Checked = Result<(), String>;
 
 impl Runner {
     pub fn new(variant: Variant) -> Runner {
-        let dir = temp_dir();
+        let dir = super::temp_dir("strata-powerloss-");
         let path = dir.path().join("db");
         Runner {
             variant,
@@ -742,6 +726,11 @@ impl Runner {
                 ..Totals::default()
             },
         }
+    }
+
+    /// The data directory of the case.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.path
     }
 
     pub fn view(&self) -> View<'_> {
@@ -1321,16 +1310,20 @@ fn report_failure(variant: Variant, test_name: &str, seed: u64, failure: Failure
         failure.steps.len(),
         failure.message
     );
-    let (steps, message) = if variant.background {
-        out.push_str("(background threads: the replay is not exact; not shrunk)\n");
-        (failure.steps, failure.message)
+    if variant.background {
+        // Background threads make the replay inexact: print the steps as they ran.
+        out.push_str(&format!("steps ({}, not shrunk):\n", failure.steps.len()));
+    }
+    let steps = if variant.background {
+        failure.steps
     } else {
-        shrink(variant, failure.steps)
+        let (steps, message) = shrink(variant, failure.steps);
+        out.push_str(&format!(
+            "steps of the shortest failing replay ({} steps), which fails with:\n  {message}\n",
+            steps.len()
+        ));
+        steps
     };
-    out.push_str(&format!(
-        "steps of the shortest failing replay ({} steps), which fails with:\n  {message}\n",
-        steps.len()
-    ));
     for (i, step) in steps.iter().enumerate() {
         out.push_str(&format!("  {i:>4}: {step}\n"));
     }
