@@ -18,6 +18,17 @@ const FJALL_SETTLE_WAIT_MAX: Duration = Duration::from_secs(600);
 const FJALL_QUIET_POLLS: u32 = 5;
 const FJALL_POLL_INTERVAL: Duration = Duration::from_millis(100);
 const MIB: f64 = 1024.0 * 1024.0;
+/// Counter names of the bytes per level; deeper levels share the last name.
+const LEVEL_MIB_NAMES: [&str; 8] = [
+    "l0_mib",
+    "l1_mib",
+    "l2_mib",
+    "l3_mib",
+    "l4_mib",
+    "l5_mib",
+    "l6_mib",
+    "l7plus_mib",
+];
 /// fjall's one partition in the benchmarks.
 const FJALL_PARTITION: &str = "bench";
 
@@ -190,7 +201,7 @@ impl BenchEngine for StrataEngine {
 
     fn counters(&self) -> Vec<(&'static str, f64)> {
         let s = self.db.stats();
-        vec![
+        let mut counters = vec![
             ("flushes", s.flushes as f64),
             ("compactions", s.compactions as f64),
             ("sweeps", s.sweeps as f64),
@@ -202,7 +213,15 @@ impl BenchEngine for StrataEngine {
                 "compaction_mib_written",
                 s.compaction_bytes_written as f64 / MIB,
             ),
-        ]
+        ];
+        // Bytes per level show where space amplification comes from.
+        for (level, &bytes) in s.table_bytes_per_level.iter().enumerate() {
+            if bytes > 0 {
+                let name = LEVEL_MIB_NAMES[level.min(LEVEL_MIB_NAMES.len() - 1)];
+                counters.push((name, bytes as f64 / MIB));
+            }
+        }
+        counters
     }
 
     fn commit_counts(&self) -> Option<(u64, u64)> {

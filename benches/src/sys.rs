@@ -1,14 +1,70 @@
 //! Operating-system probes (Linux): disk usage of a directory, bytes this process sent to
 //! storage, peak resident memory, and the latency of a raw `fdatasync` on a file system.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Bytes of one `st_blocks` unit (POSIX fixes it at 512 whatever the file system's block).
 const STAT_BLOCK_BYTES: u64 = 512;
+
+/// CPU time (user + system) this process has used so far, all threads included.
+pub fn process_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` writes one `rusage` through the pointer, which points to memory
+    // sized and aligned for it; the struct is plain data, so zeroed bytes are valid too.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(
+        rc, 0,
+        "getrusage(RUSAGE_SELF) cannot fail with a valid pointer"
+    );
+    // SAFETY: initialized by the successful call above.
+    let usage = unsafe { usage.assume_init() };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Wall-clock and process CPU time of a stretch of work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub wall: Duration,
+    /// CPU time of every thread of the process (background flushes and compactions too).
+    pub cpu: Duration,
+}
+
+impl std::ops::AddAssign for Span {
+    fn add_assign(&mut self, other: Span) {
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+/// Measures a [`Span`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: process_cpu_time(),
+        }
+    }
+
+    pub fn stop(&self) -> Span {
+        Span {
+            wall: self.wall.elapsed(),
+            cpu: process_cpu_time().saturating_sub(self.cpu),
+        }
+    }
+}
 
 /// What a directory tree holds on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,50 +171,89 @@ fn field(text: &str, name: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// What a raw append + `fdatasync` loop measured.
-#[derive(Debug, Clone, Copy)]
-pub struct FsyncLatency {
-    pub ops: u64,
-    pub mean: Duration,
+/// A file that is appended to and `fdatasync`ed in a loop: the floor under any durable
+/// commit on its file system. It grows like a WAL segment does, so each sync also persists
+/// the new length. Measurements accumulate over calls to [`RawFdatasync::run_for`], so they
+/// can be interleaved with an engine's (disk latency drifts on shared machines). The file
+/// is removed on drop.
+pub struct RawFdatasync {
+    file: File,
+    path: PathBuf,
+    record: Vec<u8>,
+    ops: u64,
+    elapsed: Duration,
 }
 
-/// Appends `record_bytes` bytes to a new file in `dir` and `fdatasync`s it, over and over
-/// for `duration` (at least once): the floor under any durable commit on that file system.
-/// The file grows like a WAL segment does, so each sync also persists the new length.
-pub fn raw_fdatasync_latency(
-    dir: &Path,
-    record_bytes: usize,
-    duration: Duration,
-) -> io::Result<FsyncLatency> {
-    let path = dir.join("raw-fdatasync.bin");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)?;
-    let record = vec![0xA5u8; record_bytes];
-    let started = Instant::now();
-    let mut ops = 0u64;
-    loop {
-        file.write_all(&record)?;
-        file.sync_data()?;
-        ops += 1;
-        if started.elapsed() >= duration {
-            break;
-        }
+impl RawFdatasync {
+    /// Creates the file in `dir`; each op appends `record_bytes` bytes.
+    pub fn create(dir: &Path, record_bytes: usize) -> io::Result<RawFdatasync> {
+        let path = dir.join("raw-fdatasync.bin");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
+        Ok(RawFdatasync {
+            file,
+            path,
+            record: vec![0xA5u8; record_bytes],
+            ops: 0,
+            elapsed: Duration::ZERO,
+        })
     }
-    let elapsed = started.elapsed();
-    drop(file);
-    fs::remove_file(&path)?;
-    Ok(FsyncLatency {
-        ops,
-        mean: elapsed / u32::try_from(ops).unwrap_or(u32::MAX),
-    })
+
+    /// Appends and syncs for `duration` (at least once).
+    pub fn run_for(&mut self, duration: Duration) -> io::Result<()> {
+        let started = Instant::now();
+        loop {
+            self.file.write_all(&self.record)?;
+            self.file.sync_data()?;
+            self.ops += 1;
+            if started.elapsed() >= duration {
+                break;
+            }
+        }
+        self.elapsed += started.elapsed();
+        Ok(())
+    }
+
+    pub fn ops(&self) -> u64 {
+        self.ops
+    }
+
+    /// Mean latency of one append + fdatasync so far (`None` before the first).
+    pub fn mean(&self) -> Option<Duration> {
+        let ops = u32::try_from(self.ops).unwrap_or(u32::MAX);
+        (ops > 0).then(|| self.elapsed / ops)
+    }
+}
+
+impl Drop for RawFdatasync {
+    fn drop(&mut self) {
+        // Best effort: it lives in a benchmark directory that is removed anyway.
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopwatch_sees_cpu_spent_in_this_process() {
+        let watch = Stopwatch::start();
+        let mut x = 0u64;
+        while watch.stop().cpu < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let span = watch.stop();
+        assert!(span.cpu >= Duration::from_millis(20));
+        assert!(span.wall > Duration::ZERO);
+        let mut total = Span::default();
+        total += span;
+        total += span;
+        assert_eq!(total.cpu, span.cpu * 2);
+    }
 
     #[test]
     fn disk_usage_sums_nested_files() {
@@ -213,10 +308,21 @@ mod tests {
     }
 
     #[test]
-    fn raw_fdatasync_runs_at_least_once_and_cleans_up() {
+    fn raw_fdatasync_runs_at_least_once_per_call_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
-        let latency = raw_fdatasync_latency(dir.path(), 64, Duration::ZERO).unwrap();
-        assert_eq!(latency.ops, 1);
+        let mut raw = RawFdatasync::create(dir.path(), 64).unwrap();
+        assert_eq!(raw.mean(), None);
+        raw.run_for(Duration::ZERO).unwrap();
+        raw.run_for(Duration::ZERO).unwrap();
+        assert_eq!(raw.ops(), 2);
+        assert!(raw.mean().is_some());
+        assert_eq!(
+            fs::metadata(dir.path().join("raw-fdatasync.bin"))
+                .unwrap()
+                .len(),
+            128
+        );
+        drop(raw);
         assert_eq!(disk_usage(dir.path()).unwrap().files, 0);
     }
 }

@@ -177,6 +177,20 @@ pub struct Stats {
     pub poisoned: bool,
 }
 
+/// What [`Db::checkpoint`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Every write with a seqno up to this is in the checkpoint, and none after it.
+    pub last_seqno: u64,
+    /// Tables given a second name in the checkpoint.
+    pub tables_linked: usize,
+    /// Tables copied because the file system could not link them.
+    pub tables_copied: usize,
+    pub wal_segments: usize,
+    /// Bytes of WAL copied.
+    pub wal_bytes: u64,
+}
+
 /// Upper bounds (microseconds) of the WAL fsync latency histogram buckets.
 pub const WAL_FSYNC_BUCKETS_MICROS: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
@@ -390,6 +404,21 @@ impl Db {
         self.inner.stats()
     }
 
+    /// Writes a consistent copy of the database into `dest`, which must be missing or an
+    /// empty directory, while the database stays open for reads and writes. The copy holds
+    /// exactly the writes acknowledged before the call's cut point (`Checkpoint::last_seqno`)
+    /// and opens like any data directory.
+    ///
+    /// Live tables are hard-linked (copied where the file system cannot link them, e.g.
+    /// across devices: a linked checkpoint shares the tables' disk blocks, so move it to
+    /// other media for a backup); the WAL segments the manifest still needs are copied up to
+    /// the cut point; a fresh manifest holding the live version is written last, so an
+    /// interrupted checkpoint has no `CURRENT` and refuses to open. Flushes and compactions
+    /// wait while the files are copied; writers only wait for the cut point.
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<Checkpoint> {
+        self.inner.checkpoint(dest.as_ref())
+    }
+
     /// Stops background work, flushes what is pending and releases the lock.
     ///
     /// On a poisoned engine the background threads are stopped and `Err(Poisoned)` is
@@ -507,6 +536,13 @@ fn validate_batch(batch: &WriteBatch) -> Result<usize> {
         )));
     }
     Ok(bytes)
+}
+
+/// Creates `path` holding `data`, fsynced (its directory entry is the caller's to sync).
+fn write_synced(fs: &dyn FileSystem, path: &Path, data: &[u8]) -> Result<()> {
+    let mut file = fs.create(path)?;
+    file.append(data)?;
+    file.sync()
 }
 
 /// The file name of table `id`, parsed back (`{id:020}.sst`).
@@ -1352,6 +1388,89 @@ impl Inner {
                 Ok((*id, meta.clone(), table))
             })
             .collect()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Checkpoint
+
+    fn checkpoint(&self, dest: &Path) -> Result<Checkpoint> {
+        self.check_not_poisoned()?;
+        let fs = self.opts.fs.as_ref();
+        if fs.exists(dest) && !fs.list(dest)?.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint directory {} is not empty",
+                dest.display()
+            )));
+        }
+        let fresh_dir = !fs.exists(dest);
+        let dest_wal = dest.join(WAL_DIR);
+        let dest_tables = dest.join(TABLES_DIR);
+        fs.create_dir_all(&dest_wal)?;
+        fs.create_dir_all(&dest_tables)?;
+        if fresh_dir {
+            if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs.sync_dir(parent)?;
+            }
+        }
+        fs.sync_dir(dest)?;
+
+        // The cut point: the end of the WAL, taken under the writer lock so it falls
+        // between commit groups. The manifest lock is taken before the writer lock is
+        // released (lock order: writer, then manifest), so the version read below can
+        // only hold tables flushed from memtables that end at or before the cut point, and
+        // every WAL segment it still needs stays on disk until the manifest lock is released.
+        let writer = lock(&self.writer);
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        let cut_segment = writer.wal.segment_id();
+        let cut_len = writer.wal.len();
+        let last_seqno = writer.last_seqno;
+        let manifest = lock(&self.manifest);
+        drop(writer);
+        let state = manifest.state().clone();
+
+        let mut report = Checkpoint {
+            last_seqno,
+            ..Checkpoint::default()
+        };
+        for &id in state.tables.keys() {
+            let from = table_path(&self.tables_dir, id);
+            let to = table_path(&dest_tables, id);
+            if fs.hard_link(&from, &to).is_ok() {
+                report.tables_linked += 1;
+            } else {
+                let data = fs.map(&from)?;
+                write_synced(fs, &to, (*data).as_ref())?;
+                report.tables_copied += 1;
+            }
+        }
+        for id in wal::list_segments(fs, &self.wal_dir)? {
+            if id < state.log_number || id > cut_segment {
+                continue;
+            }
+            let data = fs.read(&wal::segment_path(&self.wal_dir, id))?;
+            // Segments before the cut one were synced when they were rolled and are never
+            // written again; the cut one is copied up to the cut point only.
+            let len = if id == cut_segment {
+                usize::try_from(cut_len).expect("a WAL segment fits in memory")
+            } else {
+                data.len()
+            };
+            assert!(
+                len <= data.len(),
+                "WAL segment {id} is shorter than the writer's length"
+            );
+            write_synced(fs, &wal::segment_path(&dest_wal, id), &data[..len])?;
+            report.wal_segments += 1;
+            report.wal_bytes += len as u64;
+        }
+        // IMPORTANT: every file's directory entry is durable before CURRENT names them.
+        fs.sync_dir(&dest_tables)?;
+        fs.sync_dir(&dest_wal)?;
+        Manifest::create(&self.opts.fs, dest, state)?;
+        drop(manifest);
+        Ok(report)
     }
 
     // -----------------------------------------------------------------------------------

@@ -64,6 +64,13 @@ pub trait FileSystem: Send + Sync + 'static {
     /// returned guard lives. A second lock on the same path fails with `Error::Locked`,
     /// within this process as well as across processes.
     fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>>;
+    /// Gives the immutable file `from` a second name `to` (durable only after `sync_dir`
+    /// of `to`'s directory). File systems that cannot link report `Unsupported`, and callers
+    /// copy instead: the default.
+    fn hard_link(&self, from: &Path, to: &Path) -> Result<()> {
+        let _ = (from, to);
+        Err(io::Error::from(io::ErrorKind::Unsupported).into())
+    }
 }
 
 /// The operating system's file system.
@@ -320,6 +327,11 @@ impl FileSystem for RealFs {
         let file = open_lock_file(path)?;
         flock_exclusive(&file, path)?;
         Ok(Box::new(RealLock { _file: file }))
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> Result<()> {
+        std::fs::hard_link(from, to)?;
+        Ok(())
     }
 }
 

@@ -609,6 +609,80 @@ fn remove_stale_manifests(fs: &dyn FileSystem, dir: &Path, live: u64) -> Result<
     Ok(())
 }
 
+/// One edit of a manifest file, as [`decode_manifest`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEdit {
+    /// Offset of the edit's frame in the manifest file.
+    pub offset: u64,
+    /// True for the snapshot edit that starts every manifest file.
+    pub snapshot: bool,
+    pub edit: VersionEdit,
+}
+
+/// A whole manifest file, decoded read-only (for inspection tools).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestLog {
+    pub edits: Vec<LoggedEdit>,
+    /// The state the edits add up to: what [`Manifest::open`] would recover.
+    pub state: ManifestState,
+    /// A torn last frame that [`Manifest::open`] would cut off: its offset and why it was
+    /// rejected.
+    pub torn: Option<(u64, String)>,
+}
+
+/// The path of the manifest `CURRENT` names in `dir`. Reads only.
+pub fn current_manifest_path(fs: &dyn FileSystem, dir: &Path) -> Result<PathBuf> {
+    let current_path = dir.join(CURRENT_FILE);
+    let current = fs.read(&current_path)?;
+    let number = std::str::from_utf8(&current)
+        .ok()
+        .and_then(|s| s.strip_suffix('\n'))
+        .and_then(parse_manifest_file_name)
+        .ok_or_else(|| Error::corruption(&current_path, 0, "CURRENT does not name a manifest"))?;
+    Ok(dir.join(manifest_file_name(number)))
+}
+
+/// True if `name` is a manifest file name (`MANIFEST-` and at least 6 digits).
+pub fn is_manifest_file_name(name: &str) -> bool {
+    parse_manifest_file_name(name).is_some()
+}
+
+/// Decodes the bytes of a manifest file by the rules of [`Manifest::open`], without
+/// touching any file: a torn last frame is reported, not cut. `path` names it in errors.
+pub fn decode_manifest(path: &Path, data: &[u8]) -> Result<ManifestLog> {
+    let parsed = parse_frames(path, data)?;
+    let mut state = ManifestState::default();
+    let mut edits = Vec::with_capacity(parsed.payloads.len());
+    for (i, (offset, payload)) in parsed.payloads.iter().enumerate() {
+        let (edit, snapshot) =
+            decode_edit(payload).map_err(|reason| Error::corruption(path, *offset, reason))?;
+        if (i == 0) != snapshot {
+            let reason = if i == 0 {
+                "first edit is not a snapshot edit"
+            } else {
+                "snapshot edit after the first frame"
+            };
+            return Err(Error::corruption(path, *offset, reason));
+        }
+        state
+            .apply(&edit)
+            .map_err(|reason| Error::corruption(path, *offset, reason))?;
+        edits.push(LoggedEdit {
+            offset: *offset,
+            snapshot,
+            edit,
+        });
+    }
+    if edits.is_empty() {
+        return Err(Error::corruption(path, 0, "manifest holds no snapshot edit"));
+    }
+    Ok(ManifestLog {
+        edits,
+        state,
+        torn: parsed.torn.map(|reason| (parsed.valid_bytes, reason)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

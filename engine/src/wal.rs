@@ -678,6 +678,101 @@ pub fn replay(
     Ok(report)
 }
 
+/// One valid record of a segment, as [`inspect_segment`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFrame {
+    /// Offset of the frame header in the segment file.
+    pub offset: u64,
+    /// Length of the payload (the encoded batch), in bytes.
+    pub payload_bytes: u64,
+    /// The batch's records (consecutive seqnos).
+    pub records: Vec<Record>,
+}
+
+/// The damage that stopped [`inspect_segment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentDamage {
+    /// Offset of the damaged frame (0 for a damaged segment header).
+    pub offset: u64,
+    pub reason: String,
+    /// Shaped like an interrupted write that reaches the end of the file: cut as a torn
+    /// tail by [`replay`] if the segment is the last one, corruption otherwise.
+    pub torn_shaped: bool,
+}
+
+/// Walks the bytes of one segment read-only, with the rules of [`replay`]: calls `visit`
+/// with every valid record in order, and returns the damage that stopped the walk, if any.
+/// `last_seqno` carries the seqno order across segments (pass `None` for a lone segment).
+/// For inspection tools: nothing is written.
+pub fn inspect_segment(
+    data: &[u8],
+    last_seqno: &mut Option<u64>,
+    visit: &mut dyn FnMut(SegmentFrame),
+) -> Option<SegmentDamage> {
+    let mut offset = SEGMENT_HEADER_BYTES as u64;
+    let mut records = 0;
+    // Frames sit back to back, and a batch's encoding is canonical, so each frame's offset
+    // and length follow from the records decoded so far.
+    let damage = replay_segment(data, last_seqno, &mut records, &mut |batch| {
+        let payload_bytes = (BATCH_HEADER_BYTES
+            + batch
+                .iter()
+                .map(|r| BATCH_RECORD_HEADER_BYTES + r.key.len() + r.value.len())
+                .sum::<usize>()) as u64;
+        visit(SegmentFrame {
+            offset,
+            payload_bytes,
+            records: batch,
+        });
+        offset += FRAME_HEADER_BYTES as u64 + payload_bytes;
+        Ok(())
+    })
+    .expect("the visitor never fails");
+    damage.map(|d| SegmentDamage {
+        offset: d.offset as u64,
+        reason: d.reason,
+        torn_shaped: d.torn_shaped,
+    })
+}
+
+/// [`replay`] without side effects: validates the segments with id >= `min_segment_id` by
+/// the same rules and calls `apply` with each batch, but leaves a torn tail in place (it is
+/// reported in `truncated` as what `replay` would cut). For `strata verify`, which must not
+/// modify a data directory.
+pub fn scan(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    min_segment_id: u64,
+    apply: &mut dyn FnMut(Vec<Record>) -> Result<()>,
+) -> Result<RecoveryReport> {
+    let ids: Vec<u64> = list_segments(fs, dir)?
+        .into_iter()
+        .filter(|&id| id >= min_segment_id)
+        .collect();
+    let mut report = RecoveryReport::default();
+    let mut last_seqno = None;
+    for (i, &segment_id) in ids.iter().enumerate() {
+        let is_last = i + 1 == ids.len();
+        let path = segment_path(dir, segment_id);
+        let data = fs.read(&path)?;
+        report.segments += 1;
+        let Some(damage) = replay_segment(&data, &mut last_seqno, &mut report.records, apply)?
+        else {
+            continue;
+        };
+        if !(is_last && damage.torn_shaped) {
+            return Err(Error::corruption(path, damage.offset as u64, damage.reason));
+        }
+        report.truncated = Some(TruncatedTail {
+            segment_id,
+            offset: damage.offset as u64,
+            dropped_bytes: (data.len() - damage.offset) as u64,
+            reason: damage.reason,
+        });
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

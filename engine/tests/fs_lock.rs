@@ -11,6 +11,12 @@ const CHILD_LOCKED_OK: i32 = 0;
 /// Exit status of the child when the lock was held elsewhere.
 const CHILD_WOULD_BLOCK: i32 = 1;
 
+/// Serializes the tests of this file. A forked child inherits every open file description
+/// of the test process, including a lock file that a concurrently running test is about to
+/// release; the inherited copy keeps the `flock` alive until that child exits, which would
+/// make the other test see a lock that its own guard already dropped.
+static FORK_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Forks a child process that tries to `flock` `path` exclusively and reports by exit status.
 fn try_lock_in_child_process(path: &Path) -> i32 {
     let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -44,6 +50,7 @@ fn try_lock_in_child_process(path: &Path) -> i32 {
 
 #[test]
 fn real_fs_lock_is_seen_by_another_process() {
+    let _serial = FORK_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("LOCK");
     let guard = RealFs.lock(&path).unwrap();
@@ -54,6 +61,7 @@ fn real_fs_lock_is_seen_by_another_process() {
 
 #[test]
 fn fault_fs_lock_is_seen_by_another_process() {
+    let _serial = FORK_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("LOCK");
     let fs = FaultFs::new();

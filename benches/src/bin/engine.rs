@@ -22,7 +22,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, ValueEnum};
 use strata_benches::engines::{self, BenchEngine, EngineConfig, EngineKind, StrataEngine};
 use strata_benches::metrics::{format_metric, parse_metric, Results};
-use strata_benches::sys::{self, ProcIo, ProcMemory};
+use strata_benches::sys::{self, ProcIo, ProcMemory, Span, Stopwatch};
 use strata_benches::workload::{key, Permutation, Uniform, ValueGen, KEY_BYTES};
 use strata_engine::{Clock, ManualClock, SystemClock};
 
@@ -53,6 +53,8 @@ const LOAD_PEAK_RSS_MIB_MAX: f64 = 256.0;
 /// Bytes a WAL frame adds around one single-op batch: frame header (8), batch header (12)
 /// and record header (17); the raw fdatasync loop appends records of the same size.
 const WAL_SINGLE_OP_OVERHEAD_BYTES: usize = 8 + 12 + 17;
+/// The single-writer and raw fdatasync measurements alternate in this many slices.
+const DURABLE_SLICES: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Workload {
@@ -530,6 +532,16 @@ impl Emitter {
         self.emit(&format!("{name}_ops_per_s"), rate);
     }
 
+    /// [`Emitter::rate`], plus the process CPU time per operation: less sensitive than
+    /// wall-clock time to other processes competing for the CPUs.
+    fn rate_cpu(&self, name: &str, ops: u64, span: Span) {
+        self.rate(name, ops, span.wall);
+        self.emit(
+            &format!("{name}_cpu_us_per_op"),
+            span.cpu.as_secs_f64() * 1e6 / ops as f64,
+        );
+    }
+
     fn memory(&self) {
         if let Some(m) = ProcMemory::read() {
             self.emit("peak_rss_mib", m.peak_rss_bytes as f64 / MIB);
@@ -589,12 +601,12 @@ fn write_all(
     values: &mut ValueGen,
     n: u64,
     mut order: impl FnMut(u64) -> u64,
-) -> Result<Duration> {
-    let started = Instant::now();
+) -> Result<Span> {
+    let watch = Stopwatch::start();
     for i in 0..n {
         engine.put(&key(order(i)), values.next_value())?;
     }
-    Ok(started.elapsed())
+    Ok(watch.stop())
 }
 
 /// Flushes and waits for compaction; reports how long it took.
@@ -612,7 +624,7 @@ fn fillseq(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<(
     let engine = engines::open(kind, dir, &buffered())?;
     let mut values = ValueGen::new(args.value_size, args.seed);
     let elapsed = write_all(engine.as_ref(), &mut values, args.num, |i| i)?;
-    out.rate("fillseq", args.num, elapsed);
+    out.rate_cpu("fillseq", args.num, elapsed);
     settle(engine.as_ref(), out, "fillseq")?;
     engine.sync()?;
     let user = args.num * args.user_bytes_per_entry();
@@ -629,44 +641,44 @@ fn random(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()
     let mut values = ValueGen::new(args.value_size, args.seed);
     let order = Permutation::new(args.num, args.seed);
     let elapsed = write_all(engine.as_ref(), &mut values, args.num, |i| order.at(i))?;
-    out.rate("fillrandom", args.num, elapsed);
+    out.rate_cpu("fillrandom", args.num, elapsed);
 
     let mut draws = Uniform::new(args.num, args.seed + 1);
     let elapsed = write_all(engine.as_ref(), &mut values, args.num, |_| {
         draws.next_number()
     })?;
-    out.rate("overwrite", args.num, elapsed);
+    out.rate_cpu("overwrite", args.num, elapsed);
     settle(engine.as_ref(), out, "overwrite")?;
     engine.sync()?;
     out.write_amp(io, 2 * args.num * args.user_bytes_per_entry());
     out.disk(dir, args.num * args.user_bytes_per_entry())?;
 
     let mut draws = Uniform::new(args.num, args.seed + 2);
-    let started = Instant::now();
+    let watch = Stopwatch::start();
     let mut found = 0u64;
     for _ in 0..args.reads() {
         if engine.get(&key(draws.next_number()))?.is_some() {
             found += 1;
         }
     }
-    let elapsed = started.elapsed();
+    let elapsed = watch.stop();
     ensure!(
         found == args.reads(),
         "readrandom found {found} of {} keys that were all written",
         args.reads()
     );
-    out.rate("readrandom", args.reads(), elapsed);
+    out.rate_cpu("readrandom", args.reads(), elapsed);
 
-    let started = Instant::now();
+    let watch = Stopwatch::start();
     let totals = engine.scan_all()?;
-    let elapsed = started.elapsed();
+    let elapsed = watch.stop();
     ensure!(
         totals.entries == args.num,
         "readseq saw {} entries, expected {}",
         totals.entries,
         args.num
     );
-    out.rate("readseq", totals.entries, elapsed);
+    out.rate_cpu("readseq", totals.entries, elapsed);
     out.counters(engine.as_ref());
     out.memory();
     Ok(())
@@ -674,14 +686,6 @@ fn random(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()
 
 fn durable(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()> {
     let duration = args.durable_duration();
-    let record_bytes = KEY_BYTES + args.value_size + WAL_SINGLE_OP_OVERHEAD_BYTES;
-    let raw = sys::raw_fdatasync_latency(dir, record_bytes, duration)?;
-    eprintln!(
-        "   raw append+fdatasync: {} ops, {:.2?} each",
-        raw.ops, raw.mean
-    );
-    out.emit("raw_fdatasync_us", raw.mean.as_secs_f64() * 1e6);
-
     let cfg = EngineConfig {
         durable: true,
         ..EngineConfig::default()
@@ -692,13 +696,30 @@ fn durable(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<(
         .to_vec();
     let next_key = AtomicU64::new(0);
 
-    let one = timed_writers(engine.as_ref(), 1, duration, &next_key, &value)?;
+    // One writer against a raw append + fdatasync of a WAL record's size, in alternating
+    // slices so that both see the same disk (its latency drifts on a shared machine).
+    let record_bytes = KEY_BYTES + args.value_size + WAL_SINGLE_OP_OVERHEAD_BYTES;
+    let mut raw = sys::RawFdatasync::create(dir, record_bytes)?;
+    let slice = duration / DURABLE_SLICES;
+    let mut one = (0u64, Duration::ZERO);
+    for _ in 0..DURABLE_SLICES {
+        raw.run_for(slice)?;
+        let (ops, elapsed) = timed_writers(engine.as_ref(), 1, slice, &next_key, &value)?;
+        one = (one.0 + ops, one.1 + elapsed);
+    }
+    let raw_mean = raw.mean().context("no raw fdatasync measured")?;
+    eprintln!(
+        "   raw append+fdatasync: {} ops, {raw_mean:.2?} each",
+        raw.ops()
+    );
+    drop(raw);
+    out.emit("raw_fdatasync_us", raw_mean.as_secs_f64() * 1e6);
     out.rate("durable_1_writer", one.0, one.1);
     let commit_us = one.1.as_secs_f64() * 1e6 / one.0 as f64;
     out.emit("durable_commit_us", commit_us);
     out.emit(
         "commit_vs_fdatasync",
-        commit_us / (raw.mean.as_secs_f64() * 1e6),
+        commit_us / (raw_mean.as_secs_f64() * 1e6),
     );
 
     let before = engine.commit_counts();
@@ -763,7 +784,7 @@ fn space(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()>
         elapsed += write_all(engine.as_ref(), &mut values, n, |i| order.at(i))?;
     }
     let writes = n * (1 + u64::from(args.overwrites));
-    out.rate("space_writes", writes, elapsed);
+    out.rate_cpu("space_writes", writes, elapsed);
     settle(engine.as_ref(), out, "space")?;
     engine.sync()?;
     out.write_amp(io, writes * args.user_bytes_per_entry());
@@ -795,11 +816,11 @@ fn expiry(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()
     let engine = StrataEngine::open(dir, &cfg)?;
     let mut values = ValueGen::new(args.value_size, args.seed);
     let order = Permutation::new(n, args.seed);
-    let started = Instant::now();
+    let watch = Stopwatch::start();
     for i in 0..n {
         engine.put_expiring(&key(order.at(i)), values.next_value(), t0 + EXPIRY_TTL_SECS)?;
     }
-    out.rate("expiring_fill", n, started.elapsed());
+    out.rate_cpu("expiring_fill", n, watch.stop());
     let mut peak = sys::disk_usage(dir)?.allocated_bytes;
     engine.settle()?;
     peak = peak.max(sys::disk_usage(dir)?.allocated_bytes);
@@ -863,7 +884,7 @@ fn reopen_fill(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Resu
     let mut values = ValueGen::new(args.value_size, args.seed);
     let order = Permutation::new(n, args.seed);
     let elapsed = write_all(engine.as_ref(), &mut values, n, |i| order.at(i))?;
-    out.rate("reopen_fill", n, elapsed);
+    out.rate_cpu("reopen_fill", n, elapsed);
     engine.sync()?;
     let flushes = engine.flushes();
     ensure!(
@@ -906,7 +927,7 @@ fn load(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<()> 
     let mut values = ValueGen::new(args.value_size, args.seed);
     let order = Permutation::new(n, args.seed);
     let elapsed = write_all(engine.as_ref(), &mut values, n, |i| order.at(i))?;
-    out.rate("load", n, elapsed);
+    out.rate_cpu("load", n, elapsed);
     settle(engine.as_ref(), out, "load")?;
     engine.sync()?;
     let user = n * args.user_bytes_per_entry();

@@ -253,6 +253,35 @@ impl Block {
         &self.data[..self.entries_end]
     }
 
+    /// Walks every entry and checks that each restart offset is where an entry starts and
+    /// that restart entries store their whole key. `decode` leaves this to the readers (it
+    /// would cost a walk per read), but a scan never reads the restart array, so a table
+    /// check must: without it a table could verify and still fail, or mislead, a seek.
+    pub fn check_restarts(&self) -> Result<(), DecodeError> {
+        let mut restart = 0;
+        let mut offset = 0;
+        while offset < self.entries_end {
+            let entry = decode_entry(self.entries(), offset)?;
+            if restart < self.num_restarts && self.restart_offset(restart) == offset {
+                if entry.shared != 0 {
+                    return Err(DecodeError::new(
+                        offset,
+                        "restart entry shares a key prefix",
+                    ));
+                }
+                restart += 1;
+            }
+            offset = entry.end;
+        }
+        if restart != self.num_restarts {
+            return Err(DecodeError::new(
+                self.entries_end + restart * RESTART_BYTES,
+                "restart offset is not at the start of an entry",
+            ));
+        }
+        Ok(())
+    }
+
     /// The full key and seqno stored at restart point `i`.
     fn restart_key(&self, i: usize) -> Result<(&[u8], u64), DecodeError> {
         let offset = self.restart_offset(i);

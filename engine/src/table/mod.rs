@@ -313,6 +313,22 @@ fn append_block(file: &mut dyn WritableFile, offset: &mut u64, raw: &[u8]) -> Re
     Ok(handle)
 }
 
+/// Where a table's blocks sit and how its bloom filter is shaped: for inspection tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableLayout {
+    /// Data blocks, back to back from offset 0.
+    pub data_blocks: u64,
+    pub bloom: BlockHandle,
+    pub meta: BlockHandle,
+    pub index: BlockHandle,
+    /// Size of the footer, at the very end of the file.
+    pub footer_bytes: u64,
+    /// Bit probes per key of the bloom filter (0: no filter).
+    pub bloom_probes: u8,
+    /// Size of the bloom filter's bit array, in bytes.
+    pub bloom_bits_bytes: usize,
+}
+
 /// Lets `Bytes` slice a mapping without copying it: the mapping lives as long as any slice.
 struct MappedOwner(Mapped);
 
@@ -451,6 +467,26 @@ impl Table {
         &self.meta
     }
 
+    /// The footer's block handles, the number of data blocks and the bloom filter's shape.
+    pub fn layout(&self) -> Result<TableLayout> {
+        let mut index = self.index.iter();
+        index.seek_to_first().map_err(|e| self.index_error(e))?;
+        let mut data_blocks = 0;
+        while index.is_valid() {
+            data_blocks += 1;
+            index.advance().map_err(|e| self.index_error(e))?;
+        }
+        Ok(TableLayout {
+            data_blocks,
+            bloom: self.footer.bloom,
+            meta: self.footer.meta,
+            index: self.footer.index,
+            footer_bytes: FOOTER_BYTES as u64,
+            bloom_probes: self.bloom.probes(),
+            bloom_bits_bytes: self.bloom.bits_bytes(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -487,9 +523,13 @@ impl Table {
         }
     }
 
-    /// Reads every block, checking every CRC, the order of all records, the index keys,
-    /// the bloom filter and the meta block's statistics. Returns the number of records.
+    /// Reads every block, checking every CRC, the restart points (so that seeks work, not
+    /// only scans), the order of all records, the index keys, the bloom filter and the meta
+    /// block's statistics. Returns the number of records.
     pub fn verify(&self) -> Result<u64> {
+        self.index
+            .check_restarts()
+            .map_err(|e| self.index_error(e))?;
         let mut index = self.index.iter();
         index.seek_to_first().map_err(|e| self.index_error(e))?;
         let mut data = BlockIterator::new(Block::default());
@@ -505,7 +545,11 @@ impl Table {
                     format!("data block at offset {}: {reason}", handle.offset),
                 )
             };
-            data.set_block(self.read_block(handle)?);
+            let block = self.read_block(handle)?;
+            block
+                .check_restarts()
+                .map_err(|e| block_error(&self.path, handle, "data", e))?;
+            data.set_block(block);
             data.seek_to_first()
                 .map_err(|e| block_error(&self.path, handle, "data", e))?;
             if !data.is_valid() {

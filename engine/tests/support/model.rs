@@ -107,9 +107,7 @@ impl Model {
                 expires_at: op.expires_at,
                 seqno: self.last_seqno + 1 + index as u64,
             });
-            let now_live = stored
-                .as_ref()
-                .and_then(|s| live_entry(&op.key, s, now));
+            let now_live = stored.as_ref().and_then(|s| live_entry(&op.key, s, now));
             own.insert(op.key.clone(), now_live);
             effects.push((op.key.clone(), stored));
             previous.push(current);
@@ -149,7 +147,13 @@ impl Model {
     }
 
     /// Live entries in range, ascending, at most `limit` (capped like the engine's).
-    pub fn scan(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize, now: u64) -> Vec<Entry> {
+    pub fn scan(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+        now: u64,
+    ) -> Vec<Entry> {
         let start = start.map(Bytes::copy_from_slice);
         let end = end.map(Bytes::copy_from_slice);
         if bounds_empty(&start, &end) {

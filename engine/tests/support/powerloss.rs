@@ -176,6 +176,25 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The operation's name, for the crash-site table.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Open => "open",
+            Step::ArmPowerCut(_) | Step::Advance(_) => "idle",
+            Step::Write(_) => "write",
+            Step::Get(_) | Step::Scan { .. } | Step::ScanPrefix { .. } | Step::VerifyAll => "read",
+            Step::SnapshotThenWrite(_) => "write",
+            Step::Flush => "flush",
+            Step::Compact => "compact",
+            Step::Sweep => "sweep",
+            Step::SyncWal => "sync_wal",
+            Step::CleanReopen => "close/reopen",
+            Step::Crash { .. } => "recovery",
+        }
+    }
+}
+
 struct ShowOp<'a>(&'a Op);
 
 impl fmt::Display for ShowOp<'_> {
@@ -256,7 +275,10 @@ impl fmt::Display for Step {
             Step::Crash { mode, recovery_cut } => {
                 write!(f, "crash ({mode:?}), reopen")?;
                 if let Some((n, m)) = recovery_cut {
-                    write!(f, " with a power cut after {n} calls of recovery ({m:?}), reopen")?;
+                    write!(
+                        f,
+                        " with a power cut after {n} calls of recovery ({m:?}), reopen"
+                    )?;
                 }
                 Ok(())
             }
@@ -270,7 +292,10 @@ impl fmt::Display for Step {
 /// What a run did, summed over its cases.
 #[derive(Debug, Clone, Default)]
 pub struct Totals {
+    /// Cases that passed (their work is what the other counters sum) ...
     pub cases: u64,
+    /// ... and cases that failed.
+    pub failed_cases: u64,
     pub steps: u64,
     /// Power failures injected: inside an operation (a cut countdown ran out) ...
     pub crashes_mid_operation: u64,
@@ -278,7 +303,8 @@ pub struct Totals {
     pub crashes_idle: u64,
     /// ... and inside recovery (`Db::open` after a crash).
     pub crashes_in_recovery: u64,
-    /// Where the power went off: "append wal", "sync table", "rename CURRENT", ...
+    /// Where the power went off: the step running and the call that failed first, e.g.
+    /// "write: sync wal", "flush: append manifest", "recovery: truncate wal".
     pub crash_sites: BTreeMap<String, u64>,
     /// Batches the engine acknowledged.
     pub writes_acked: u64,
@@ -310,6 +336,7 @@ pub struct Totals {
 impl AddAssign<&Totals> for Totals {
     fn add_assign(&mut self, o: &Totals) {
         self.cases += o.cases;
+        self.failed_cases += o.failed_cases;
         self.steps += o.steps;
         self.crashes_mid_operation += o.crashes_mid_operation;
         self.crashes_idle += o.crashes_idle;
@@ -343,7 +370,11 @@ impl Totals {
 
 impl fmt::Display for Totals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "cases: {}, steps: {}", self.cases, self.steps)?;
+        writeln!(
+            f,
+            "cases: {} passed, {} failed; steps: {}",
+            self.cases, self.failed_cases, self.steps
+        )?;
         writeln!(
             f,
             "crashes injected: {} ({} inside an operation, {} idle, {} inside recovery)",
@@ -679,7 +710,6 @@ impl Generator {
 /// Executes steps against a `Db` and the model.
 pub struct Runner {
     variant: Variant,
-    _dir: tempfile::TempDir,
     path: std::path::PathBuf,
     fault: FaultFs,
     probe: Probe,
@@ -696,8 +726,13 @@ pub struct Runner {
     in_flight: Option<Vec<Effect>>,
     /// The power went off (or a failure that only a crash resolves): skip to the crash.
     dead: bool,
+    /// What the running step is (`Step::kind`), and what it was when the power went off.
+    step_kind: &'static str,
+    died_in: &'static str,
     keys: BTreeSet<Bytes>,
     pub totals: Totals,
+    // Declared last: removed after the Db is dropped.
+    _dir: tempfile::TempDir,
 }
 
 type Checked = Result<(), String>;
@@ -708,7 +743,6 @@ impl Runner {
         let path = dir.path().join("db");
         Runner {
             variant,
-            _dir: dir,
             path,
             fault: FaultFs::new(),
             probe: Probe::new(),
@@ -720,11 +754,14 @@ impl Runner {
             durable: 0,
             in_flight: None,
             dead: false,
+            step_kind: "",
+            died_in: "",
             keys: key_space().into_iter().collect(),
             totals: Totals {
                 cases: 1,
                 ..Totals::default()
             },
+            _dir: dir,
         }
     }
 
@@ -764,6 +801,7 @@ impl Runner {
     fn failed(&mut self, what: &str, e: &Error) -> Checked {
         if self.fault.is_powered_off() {
             self.dead = true;
+            self.died_in = self.step_kind;
             Ok(())
         } else {
             Err(format!("{what} failed with the power on: {e}"))
@@ -771,18 +809,35 @@ impl Runner {
     }
 
     pub fn exec(&mut self, step: &Step) -> Checked {
+        let result = self.exec_step(step);
+        // A cut can fire in a call whose failure the engine tolerates (removing an obsolete
+        // file): the step succeeds, but the epoch is over all the same.
+        if result.is_ok() && !self.dead && self.fault.is_powered_off() {
+            self.dead = true;
+            self.died_in = self.step_kind;
+        }
+        result
+    }
+
+    fn exec_step(&mut self, step: &Step) -> Checked {
         self.totals.steps += 1;
         if self.dead && !matches!(step, Step::Crash { .. }) {
             return Ok(());
         }
+        self.step_kind = step.kind();
+        // A shrunk step list may have lost its `Open`: steps that need a Db open one.
+        let needs_db = !matches!(
+            step,
+            Step::ArmPowerCut(_) | Step::Advance(_) | Step::Crash { .. }
+        );
+        if needs_db && self.db.is_none() {
+            match self.open() {
+                Ok(db) => self.db = Some(db),
+                Err(e) => return self.failed("open", &e),
+            }
+        }
         match step {
-            Step::Open => match self.open() {
-                Ok(db) => {
-                    self.db = Some(db);
-                    Ok(())
-                }
-                Err(e) => self.failed("open", &e),
-            },
+            Step::Open => Ok(()),
             Step::ArmPowerCut(n) => {
                 self.fault.power_cut_after(Some(*n));
                 Ok(())
@@ -810,7 +865,9 @@ impl Runner {
                 match self.db().scan_prefix(prefix, after.as_deref(), *limit) {
                     Ok(got) => {
                         self.totals.reads_checked += 1;
-                        let want = self.model.scan_prefix(prefix, after.as_deref(), *limit, now);
+                        let want = self
+                            .model
+                            .scan_prefix(prefix, after.as_deref(), *limit, now);
                         check_entries(&want, &got, || format!("{step}"))
                     }
                     Err(e) => self.failed("scan_prefix", &e),
@@ -931,10 +988,14 @@ impl Runner {
         };
         self.totals.reads_checked += 1;
         let want: Vec<_> = then.values().cloned().collect();
-        check_entries(&want, &got, || "scan of a snapshot taken before writes".into())?;
+        check_entries(&want, &got, || {
+            "scan of a snapshot taken before writes".into()
+        })?;
         for batch in batches {
             for op in &batch.ops {
-                let got = snapshot.get(&op.key).map_err(|e| format!("snapshot get: {e}"))?;
+                let got = snapshot
+                    .get(&op.key)
+                    .map_err(|e| format!("snapshot get: {e}"))?;
                 if got.as_ref() != then.get(&op.key) {
                     return Err(format!(
                         "a snapshot taken before writing {} reads {got:?}",
@@ -1011,7 +1072,7 @@ impl Runner {
         let site = self.probe.take_first_failure();
         if self.fault.is_powered_off() {
             self.totals.crashes_mid_operation += 1;
-            self.count_site(site, "");
+            self.count_site(site, self.died_in);
         } else {
             self.fault.power_cut();
             self.totals.crashes_idle += 1;
@@ -1048,17 +1109,17 @@ impl Runner {
             drop(opened);
             self.totals.crashes_in_recovery += 1;
             let site = self.probe.take_first_failure();
-            self.count_site(site, "recovery: ");
+            self.count_site(site, "recovery");
             self.fault.restart(again);
         };
         self.db = Some(db);
         self.check_recovered()
     }
 
-    fn count_site(&mut self, site: Option<CallSite>, prefix: &str) {
+    fn count_site(&mut self, site: Option<CallSite>, during: &str) {
         let name = match site {
-            Some(site) => format!("{prefix}{site}"),
-            None => format!("{prefix}(no failed call seen)"),
+            Some(site) => format!("{during}: {site}"),
+            None => format!("{during}: (no failed call seen)"),
         };
         *self.totals.crash_sites.entry(name).or_default() += 1;
     }
@@ -1160,7 +1221,14 @@ fn check_entries(
     }
     let list = |es: &[strata_engine::Entry]| -> Vec<String> {
         es.iter()
-            .map(|e| format!("{}={}#{}", show_bytes(&e.key), show_bytes(&e.value), e.seqno))
+            .map(|e| {
+                format!(
+                    "{}={}#{}",
+                    show_bytes(&e.key),
+                    show_bytes(&e.value),
+                    e.seqno
+                )
+            })
             .collect()
     };
     Err(format!(
@@ -1284,32 +1352,68 @@ pub fn seeds(default_cases: u64) -> std::ops::Range<u64> {
     first..first + cases
 }
 
-/// Runs every seed of `seeds` in `variant`; on the first failure, shrinks it (if the
-/// variant is deterministic) and panics with the seed, the command that reproduces it and
-/// the step list. Returns the totals.
+/// Failing seeds listed in a failure report.
+pub const FAILURES_LISTED_MAX: usize = 20;
+
+/// Runs every seed of `seeds` in `variant` (a failing seed does not stop the run, so a long
+/// run reports all of them). If any failed, shrinks the first failure (when the variant is
+/// deterministic) and panics with the failing seeds, the command that reproduces one and
+/// its step list. Returns the totals of the passing cases.
 pub fn run_seeds(variant: Variant, test_name: &str, seeds: std::ops::Range<u64>) -> Totals {
     let mut totals = Totals::default();
+    let mut failures = Vec::new();
     for seed in seeds {
         match run_case(variant, seed) {
             Ok(t) => totals += &t,
-            Err(failure) => report_failure(variant, test_name, seed, failure),
+            Err(failure) => {
+                totals.failed_cases += 1;
+                failures.push((seed, failure));
+            }
         }
+    }
+    if !failures.is_empty() {
+        eprintln!("power-loss fuzzer, variant `{}`:\n{totals}\n", variant.name);
+        report_failures(variant, test_name, failures);
     }
     totals
 }
 
-fn report_failure(variant: Variant, test_name: &str, seed: u64, failure: Failure) -> ! {
+fn report_failures(variant: Variant, test_name: &str, failures: Vec<(u64, Failure)>) -> ! {
+    let mut out = format!(
+        "power-loss fuzzer: variant `{}`: {} seeds failed\n",
+        variant.name,
+        failures.len()
+    );
+    for (seed, failure) in failures.iter().take(FAILURES_LISTED_MAX) {
+        let first_line = failure.message.lines().next().unwrap_or_default();
+        out.push_str(&format!("  seed {seed}: {first_line}\n"));
+    }
+    if failures.len() > FAILURES_LISTED_MAX {
+        out.push_str(&format!(
+            "  ... and {} more\n",
+            failures.len() - FAILURES_LISTED_MAX
+        ));
+    }
+    let (seed, failure) = failures.into_iter().next().expect("a failure");
+    report_failure(variant, test_name, seed, failure, out)
+}
+
+fn report_failure(
+    variant: Variant,
+    test_name: &str,
+    seed: u64,
+    failure: Failure,
+    mut out: String,
+) -> ! {
     let reproduce = format!(
         "STRATA_POWERLOSS_SEED={seed} cargo test -p strata-engine --test crash_powerloss \
          {test_name} -- --nocapture"
     );
-    let mut out = format!(
-        "power-loss fuzzer: variant `{}`, seed {seed} failed after {} steps:\n  {}\n\
-         reproduce: {reproduce}\n",
-        variant.name,
+    out.push_str(&format!(
+        "first failure: seed {seed}, after {} steps:\n  {}\nreproduce: {reproduce}\n",
         failure.steps.len(),
         failure.message
-    );
+    ));
     if variant.background {
         // Background threads make the replay inexact: print the steps as they ran.
         out.push_str(&format!("steps ({}, not shrunk):\n", failure.steps.len()));

@@ -51,7 +51,8 @@ impl FileKind {
             FileKind::WalDir
         } else if name == strata_engine::db::TABLES_DIR {
             FileKind::TablesDir
-        } else if path.is_dir() {
+        } else if path.is_dir() || path.extension().is_none() {
+            // A directory, or one about to be created.
             FileKind::DataDir
         } else {
             FileKind::Other

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod layout;
 pub mod secret;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hyper::header::{HeaderValue, ALLOW, HOST};
@@ -142,11 +143,24 @@ pub(crate) struct Timestamp {
 }
 
 impl Timestamp {
+    /// Now, strictly after every earlier `Timestamp::now()` of this process.
+    ///
+    /// The listing order is keyed by `ms`, so two keys created in the same millisecond must
+    /// not tie (a tie would fall back to the random id and list them out of creation order).
+    /// Under a burst this runs ahead of the wall clock by at most the burst's size in ms.
     pub fn now() -> Self {
-        let t = chrono::Utc::now();
+        static LAST_MS: AtomicU64 = AtomicU64::new(0);
+        let wall_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let prev = LAST_MS
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(wall_ms.max(last + 1))
+            })
+            .expect("the closure always returns Some");
+        let ms = wall_ms.max(prev + 1);
+        let t = chrono::DateTime::from_timestamp_millis(ms as i64).unwrap_or_default();
         Timestamp {
-            ms: u64::try_from(t.timestamp_millis()).unwrap_or(0),
-            secs: u64::try_from(t.timestamp()).unwrap_or(0),
+            ms,
+            secs: ms / 1000,
             text: t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
@@ -285,6 +299,15 @@ pub async fn handle(state: &Arc<AppState>, req: Req) -> Resp {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[test]
+    fn timestamps_strictly_increase_even_within_one_millisecond() {
+        let stamps: Vec<Timestamp> = (0..1000).map(|_| Timestamp::now()).collect();
+        for pair in stamps.windows(2) {
+            assert!(pair[0].ms < pair[1].ms, "{} !< {}", pair[0].ms, pair[1].ms);
+            assert!(pair[0].text <= pair[1].text);
+        }
+    }
 
     #[test]
     fn routes() {

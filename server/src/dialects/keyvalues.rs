@@ -53,6 +53,8 @@ const TABLE_TOKENS: u8 = b't';
 
 /// `WWW-Authenticate` of every 401 (RFC 6750 §3).
 const BEARER_CHALLENGE: &str = "Bearer error=\"invalid_token\"";
+/// `details` of every 401 body: what the Baasic SDK looks for to drop a rejected token.
+const INVALID_TOKEN_DETAILS: &str = "invalid_token";
 
 /// Characters escaped in an `{apiKey}` or `{id}` path segment of an `href`.
 const PATH_SEGMENT: &AsciiSet = &CONTROLS
@@ -997,7 +999,10 @@ impl ApiError {
                 message: &self.message,
                 error: self.error,
                 error_code: self.code,
-                details: None,
+                // The Baasic JavaScript SDK forgets its stored token only when a 401's
+                // `details` is `invalid_token` (its ApiClient.request); otherwise it keeps
+                // sending the rejected token (docs/sdk-checks.md).
+                details: (self.status == StatusCode::UNAUTHORIZED).then_some(INVALID_TOKEN_DETAILS),
             },
         );
         if self.status == StatusCode::UNAUTHORIZED {

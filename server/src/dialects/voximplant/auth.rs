@@ -15,10 +15,14 @@
 //! keyed by the identity of the `Arc<Config>` the request sees, so a SIGHUP reload (which
 //! swaps that `Arc`) takes effect on the next request, and key files are not re-read per
 //! request.
+//!
+//! Each keyring also remembers the tokens it accepted (see [`Keyring::verify`]): RS256
+//! verification is by far the most expensive step of a request, and clients send the same
+//! token many times.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, LazyLock, RwLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -32,6 +36,12 @@ pub const TOKEN_LIFETIME_SECS_MAX: u64 = 3600;
 pub const CLOCK_LEEWAY_SECS: u64 = 30;
 /// Longest accepted token, in bytes (a 4096-bit RS256 token is under 1 KiB).
 pub const TOKEN_BYTES_MAX: usize = 8 * 1024;
+/// Most accepted tokens one keyring remembers. At ~1 KiB each (with the longest remembered
+/// token) that bounds the memory to about 2 MiB per keyring.
+const VERIFIED_TOKENS_MAX: usize = 1024;
+/// Longest token remembered, in bytes: RS256 tokens of keys up to 4096 bits fit; longer
+/// ones are verified every time rather than pinning their memory.
+const VERIFIED_TOKEN_BYTES_MAX: usize = 2048;
 /// Configurations whose keyrings are kept (more than one only while requests that started
 /// before a reload finish, or when several servers share a process, as in tests).
 const KEYRING_CACHE_MAX: usize = 8;
@@ -115,6 +125,38 @@ static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
 /// The parsed public keys of one configuration, by key id.
 pub struct Keyring {
     by_kid: HashMap<String, Vec<(u64, DecodingKey)>>,
+    /// Tokens that passed every check, by their exact text.
+    verified: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+/// What an accepted token proved: its account, and until when (`exp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verified {
+    account_id: u64,
+    exp: u64,
+}
+
+impl Verified {
+    /// jsonwebtoken's rule: expired once `exp < now - leeway`.
+    fn live_at(self, now: u64) -> bool {
+        now <= self.exp.saturating_add(CLOCK_LEEWAY_SECS)
+    }
+}
+
+/// Adds an accepted token to `verified`, keeping it within `VERIFIED_TOKENS_MAX`: when full,
+/// expired tokens go first; if all are live (that many clients), it starts afresh, which
+/// costs each client one more verification.
+fn remember(verified: &mut HashMap<Box<str>, Verified>, token: &str, v: Verified, now: u64) {
+    if token.len() > VERIFIED_TOKEN_BYTES_MAX {
+        return;
+    }
+    if verified.len() >= VERIFIED_TOKENS_MAX {
+        verified.retain(|_, v| v.live_at(now));
+        if verified.len() >= VERIFIED_TOKENS_MAX {
+            verified.clear();
+        }
+    }
+    verified.insert(token.into(), v);
 }
 
 impl Keyring {
@@ -142,14 +184,41 @@ impl Keyring {
                 }
             }
         }
-        Keyring { by_kid }
+        Keyring {
+            by_kid,
+            verified: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The account id a token authenticates, or why it is refused. `now` is unix seconds.
+    ///
+    /// A token accepted once is remembered by its exact text, and only its expiry is checked
+    /// again: the signature, key, issuer and lifetime rules give the same verdict for the
+    /// same text under the same keys (a keyring belongs to one configuration), and an `iat`
+    /// or `nbf` that had been reached stays reached. Refused tokens are not remembered.
     pub fn verify(&self, token: &str, now: u64) -> Result<u64, AuthError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(AuthError::TooLong);
         }
+        let remembered = self.verified_lock().get(token).copied();
+        if let Some(v) = remembered {
+            return if v.live_at(now) {
+                Ok(v.account_id)
+            } else {
+                Err(AuthError::Expired)
+            };
+        }
+        let v = self.verify_signed(token, now)?;
+        remember(&mut self.verified_lock(), token, v, now);
+        Ok(v.account_id)
+    }
+
+    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every check of [`Keyring::verify`], signature included.
+    fn verify_signed(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
         // `alg: none` and unknown algorithms fail here: they are no `Algorithm` variant.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -171,7 +240,10 @@ impl Keyring {
                 continue;
             }
             check_times(claims.iat, claims.exp, now)?;
-            return Ok(*account_id);
+            return Ok(Verified {
+                account_id: *account_id,
+                exp: claims.exp,
+            });
         }
         Err(refusal)
     }
@@ -463,6 +535,70 @@ pub(crate) mod tests {
         for (name, token, want) in cases {
             assert_eq!(ring.verify(&token, t), Err(want), "{name}");
         }
+    }
+
+    #[test]
+    fn an_accepted_token_is_remembered_until_it_expires() {
+        let t = now();
+        let ring = keyring();
+        let token = sign(
+            &keys()[0],
+            Some("key-1"),
+            json!({"iss": "1001", "iat": t, "exp": t + 60}),
+        );
+        assert_eq!(ring.verify(&token, t), Ok(1001));
+        assert_eq!(
+            ring.verified_lock().get(token.as_str()),
+            Some(&Verified {
+                account_id: 1001,
+                exp: t + 60
+            })
+        );
+        // Later requests with the same token: the remembered verdict, expiry re-checked
+        // against each request's clock, with jsonwebtoken's leeway.
+        assert_eq!(ring.verify(&token, t + 60 + CLOCK_LEEWAY_SECS), Ok(1001));
+        assert_eq!(
+            ring.verify(&token, t + 61 + CLOCK_LEEWAY_SECS),
+            Err(AuthError::Expired)
+        );
+        // The same claims signed with the wrong key are another text: refused, not remembered.
+        let forged = sign(
+            &keys()[1],
+            Some("key-1"),
+            json!({"iss": "1001", "iat": t, "exp": t + 60}),
+        );
+        assert_eq!(ring.verify(&forged, t), Err(AuthError::BadSignature));
+        assert_eq!(ring.verify(&forged, t), Err(AuthError::BadSignature));
+        assert_eq!(ring.verified_lock().len(), 1);
+    }
+
+    #[test]
+    fn remembered_tokens_stay_bounded() {
+        let live = Verified {
+            account_id: 1,
+            exp: 1_000,
+        };
+        let expired = Verified { exp: 10, ..live };
+        let mut map = HashMap::new();
+        for i in 0..VERIFIED_TOKENS_MAX {
+            let v = if i % 2 == 0 { live } else { expired };
+            remember(&mut map, &format!("t{i}"), v, 0);
+        }
+        assert_eq!(map.len(), VERIFIED_TOKENS_MAX);
+        // Full: the expired half goes, the live half stays.
+        remember(&mut map, "new", live, 500);
+        assert_eq!(map.len(), VERIFIED_TOKENS_MAX / 2 + 1);
+        assert!(map.contains_key("t0") && !map.contains_key("t1") && map.contains_key("new"));
+        // Full of live tokens: start afresh.
+        for i in 0..VERIFIED_TOKENS_MAX {
+            remember(&mut map, &format!("u{i}"), live, 500);
+        }
+        assert!(map.len() <= VERIFIED_TOKENS_MAX);
+        assert!(map.contains_key(format!("u{}", VERIFIED_TOKENS_MAX - 1).as_str()));
+        // Oversized tokens are never kept.
+        let mut map = HashMap::new();
+        remember(&mut map, &"a".repeat(VERIFIED_TOKEN_BYTES_MAX + 1), live, 0);
+        assert!(map.is_empty());
     }
 
     #[test]

@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target `manifest`: see `strata_fuzz::run_target` and docs/fuzzing.md.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| strata_fuzz::run_target("manifest", data));
