@@ -674,7 +674,11 @@ pub fn decode_manifest(path: &Path, data: &[u8]) -> Result<ManifestLog> {
         });
     }
     if edits.is_empty() {
-        return Err(Error::corruption(path, 0, "manifest holds no snapshot edit"));
+        return Err(Error::corruption(
+            path,
+            0,
+            "manifest holds no snapshot edit",
+        ));
     }
     Ok(ManifestLog {
         edits,

@@ -46,7 +46,8 @@ fn an_amnesiac_server_fails_the_crash_test() {
     assert!(run.stdout.contains("FAIL in cycle 1: "), "{}", run.output());
     assert!(run.stdout.contains("  LOST "), "{}", run.output());
     assert!(
-        run.stdout.contains("reproduce: strata crashtest --stratad ")
+        run.stdout
+            .contains("reproduce: strata crashtest --stratad ")
             && run.stdout.contains(" --seed 7 --cycles 1 "),
         "{}",
         run.output()
@@ -62,6 +63,9 @@ fn an_amnesiac_server_fails_the_crash_test() {
         .find_map(|l| l.strip_prefix("kept for inspection: "))
         .and_then(|l| l.split(' ').next())
         .expect("kept directory named");
-    assert!(std::path::Path::new(kept).join("stratad.log").exists(), "{kept}");
+    assert!(
+        std::path::Path::new(kept).join("stratad.log").exists(),
+        "{kept}"
+    );
     std::fs::remove_dir_all(kept).unwrap();
 }

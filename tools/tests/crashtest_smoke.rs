@@ -26,7 +26,11 @@ fn twenty_kill_cycles_lose_no_acknowledged_write() {
     assert_eq!(run.code, Some(0), "{}", run.output());
     assert!(run.stdout.contains("\nPASS\n"), "{}", run.output());
 
-    let cycles = run.stdout.lines().filter(|l| l.starts_with("cycle ")).count();
+    let cycles = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("cycle "))
+        .count();
     assert_eq!(cycles as u64, CYCLES, "{}", run.output());
     for line in run.stdout.lines().filter(|l| l.starts_with("cycle ")) {
         assert!(line.ends_with("lost 0, garbage 0"), "{line}");

@@ -60,7 +60,7 @@ pub const EPOCH_STEPS_MAX: usize = 70;
 /// Most ops in one batch.
 pub const BATCH_OPS_MAX: usize = 12;
 /// Most mutating calls a power cut armed before a (re)open may let through.
-pub const RECOVERY_CUT_CALLS_MAX: u64 = 12;
+pub const RECOVERY_CUT_CALLS_MAX: u64 = 24;
 /// Replays a failing case may use to shrink its step list.
 pub const SHRINK_REPLAYS_MAX: usize = 300;
 /// Mutating file-system calls per step assumed before a case has measured its own.

@@ -134,7 +134,10 @@ fn print_verdict(report: &Report) -> Outcome {
 pub fn backup(args: BackupArgs) -> anyhow::Result<Outcome> {
     require_data_dir(&args.data_dir)?;
     if args.out.exists() && !is_empty_dir(&args.out)? {
-        bail!("{} is not empty: back up into a new directory", args.out.display());
+        bail!(
+            "{} is not empty: back up into a new directory",
+            args.out.display()
+        );
     }
     let db = open_offline(&args.data_dir, Options::default())?;
     let checkpoint = db

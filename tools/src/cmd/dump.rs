@@ -42,9 +42,9 @@ pub fn run(args: DumpArgs) -> anyhow::Result<Outcome> {
     require_data_dir(&args.data_dir)?;
     let db = open_offline(&args.data_dir, Options::default())?;
     let out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ),
+        Some(path) => {
+            Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+        }
         None => Box::new(io::stdout().lock()),
     };
     let snapshot = db.snapshot();

@@ -116,7 +116,12 @@ impl JsonRecord {
 
 /// One record in text: `put "key" seqno 7, 12 value bytes, expires ...`.
 fn show_record(r: &Record) -> String {
-    let mut out = format!("{} {} seqno {}", kind_name(r.kind), show_key(&r.key), r.seqno);
+    let mut out = format!(
+        "{} {} seqno {}",
+        kind_name(r.kind),
+        show_key(&r.key),
+        r.seqno
+    );
     if r.kind == Kind::Put {
         out.push_str(&format!(", {} value bytes", r.value.len()));
     }
@@ -415,7 +420,10 @@ fn inspect_table(args: &TableArgs) -> anyhow::Result<Outcome> {
         "bloom: @{} {} bytes, {} probes, {} bit bytes (~{bits_per_entry:.1} bits per entry)",
         layout.bloom.offset, layout.bloom.size, layout.bloom_probes, layout.bloom_bits_bytes
     );
-    println!("meta block: @{} {} bytes", layout.meta.offset, layout.meta.size);
+    println!(
+        "meta block: @{} {} bytes",
+        layout.meta.offset, layout.meta.size
+    );
     println!(
         "index block: @{} {} bytes",
         layout.index.offset, layout.index.size

@@ -179,7 +179,10 @@ fn voximplant(args: VoximplantArgs) -> anyhow::Result<Outcome> {
     for line in public_pem.lines() {
         println!("#   {line}");
     }
-    print!("{}", toml::to_string(&stanza).context("formatting the stanza")?);
+    print!(
+        "{}",
+        toml::to_string(&stanza).context("formatting the stanza")?
+    );
     Ok(Outcome::Ok)
 }
 

@@ -65,8 +65,8 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     let (input, len): (Box<dyn Read>, Option<u64>) = if args.file.as_os_str() == "-" {
         (Box::new(io::stdin().lock()), None)
     } else {
-        let file = File::open(&args.file)
-            .with_context(|| format!("opening {}", args.file.display()))?;
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
         let len = file.metadata()?.len();
         (Box::new(file), Some(len))
     };
@@ -195,12 +195,17 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(op, Op::overwrite("k", "v").expires_at(Some(200)));
-        assert!(parse_line(r#"{"key":"k","value":"v","expires_at":100}"#, 100)
-            .unwrap()
-            .is_none());
+        assert!(
+            parse_line(r#"{"key":"k","value":"v","expires_at":100}"#, 100)
+                .unwrap()
+                .is_none()
+        );
         for (bad, why) in [
             (r#"{"key":"","value":"v"}"#, "key of 0 bytes"),
-            (r#"{"key":"k","value":"v","expires_at":0}"#, "after the unix epoch"),
+            (
+                r#"{"key":"k","value":"v","expires_at":0}"#,
+                "after the unix epoch",
+            ),
             (r#"{"key":"k""#, "EOF"),
         ] {
             let err = format!("{:#}", parse_line(bad, 100).unwrap_err());

@@ -124,7 +124,10 @@ fn voximplant(args: &VoximplantArgs) -> anyhow::Result<String> {
 fn oauth(args: &OauthArgs) -> anyhow::Result<Outcome> {
     let base = args.url.trim_end_matches('/');
     if !base.starts_with("http://") {
-        bail!("--url must be an http:// URL of a stratad, got {:?}", args.url);
+        bail!(
+            "--url must be an http:// URL of a stratad, got {:?}",
+            args.url
+        );
     }
     let url = format!("{base}/oauth/access_token");
     let runtime = tokio::runtime::Builder::new_current_thread()

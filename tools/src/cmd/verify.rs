@@ -240,8 +240,11 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
     // WAL.
     let wal_dir = dir.join(WAL_DIR);
     if fs.exists(&wal_dir) {
-        let scanned = wal::scan(&fs, &wal_dir, log.state.log_number, &mut |records| {
-            match records.iter().find(|r| r.seqno <= max_table_seqno) {
+        let scanned = wal::scan(
+            &fs,
+            &wal_dir,
+            log.state.log_number,
+            &mut |records| match records.iter().find(|r| r.seqno <= max_table_seqno) {
                 Some(r) => Err(Error::corruption(
                     &wal_dir,
                     0,
@@ -251,8 +254,8 @@ pub fn verify_dir(dir: &Path) -> anyhow::Result<Report> {
                     ),
                 )),
                 None => Ok(()),
-            }
-        });
+            },
+        );
         match scanned {
             Ok(scan) => {
                 report.wal_segments = scan.segments;

@@ -27,7 +27,7 @@ const MEMTABLE_MIB: u64 = 1;
 const SWEEP_INTERVAL_SECS: u64 = 1;
 
 pub const KEYSTORE_TOKEN: &str = "crashtest-keystore-token";
-const KEYSTORE_USER_ID: &str = "c0ffee00c0ffee00c0ffee00";
+pub const KEYSTORE_USER_ID: &str = "c0ffee00c0ffee00c0ffee00";
 const KEYSTORE_WORKSPACE: &str = "crashtest";
 pub const KEYVALUES_API_KEY: &str = "crashtest";
 const KEYVALUES_USER: &str = "crashtest";
@@ -111,19 +111,19 @@ application_name = "{VOX_APPLICATION_NAME}"
         let now = jsonwebtoken::get_current_timestamp();
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(VOX_KEY_ID.to_owned());
-        let claims =
-            json!({"iss": VOX_ACCOUNT_ID.to_string(), "iat": now - 5, "exp": now + JWT_LIFETIME_SECS});
+        let claims = json!({"iss": VOX_ACCOUNT_ID.to_string(), "iat": now - 5, "exp": now + JWT_LIFETIME_SECS});
         let key = EncodingKey::from_rsa_pem(self.vox_private_pem.as_bytes())?;
         Ok(jsonwebtoken::encode(&header, &claims, &key)?)
     }
 
     /// `POST /{apiKey}/login`: a key-values access token (itself a durable write).
     pub fn keyvalues_login(&self, http: &reqwest::Client, base: &str) -> RequestBuilder {
-        http.post(format!("{base}/{KEYVALUES_API_KEY}/login")).form(&[
-            ("grant_type", "password"),
-            ("username", KEYVALUES_USER),
-            ("password", &self.keyvalues_password),
-        ])
+        http.post(format!("{base}/{KEYVALUES_API_KEY}/login"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", KEYVALUES_USER),
+                ("password", &self.keyvalues_password),
+            ])
     }
 
     /// `POST /oauth/access_token` with the store's admin client (the token is a durable write).
@@ -212,7 +212,10 @@ pub async fn fetch(request: RequestBuilder) -> anyhow::Result<(StatusCode, Json)
         Json::Null
     } else {
         serde_json::from_slice(&body).with_context(|| {
-            format!("{status}: unparsable body {}", String::from_utf8_lossy(&body))
+            format!(
+                "{status}: unparsable body {}",
+                String::from_utf8_lossy(&body)
+            )
         })?
     };
     Ok((status, json))

@@ -45,7 +45,10 @@ pub struct Daemon {
 #[derive(Debug)]
 pub enum StartError {
     /// The process exited before it was ready: e.g. it refused its data directory.
-    Exited { status: ExitStatus, log_tail: String },
+    Exited {
+        status: ExitStatus,
+        log_tail: String,
+    },
     /// Anything else (could not spawn, timeout, bad notification).
     Other(anyhow::Error),
 }
@@ -54,7 +57,10 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::Exited { status, log_tail } => {
-                write!(f, "stratad exited during start-up ({status}); log tail:\n{log_tail}")
+                write!(
+                    f,
+                    "stratad exited during start-up ({status}); log tail:\n{log_tail}"
+                )
             }
             StartError::Other(e) => write!(f, "{e:#}"),
         }
@@ -125,7 +131,10 @@ impl DaemonSpec {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut buf = [0u8; NOTIFY_BYTES_MAX];
         let addr = loop {
-            if let Some(status) = daemon.child.try_wait().map_err(|e| StartError::Other(e.into()))?
+            if let Some(status) = daemon
+                .child
+                .try_wait()
+                .map_err(|e| StartError::Other(e.into()))?
             {
                 return Err(StartError::Exited {
                     status,
@@ -149,7 +158,9 @@ impl DaemonSpec {
             let addr = message
                 .lines()
                 .find_map(|l| l.strip_prefix("STATUS=listening on "))
-                .ok_or_else(|| StartError::Other(anyhow!("READY=1 without an address: {message}")))?;
+                .ok_or_else(|| {
+                    StartError::Other(anyhow!("READY=1 without an address: {message}"))
+                })?;
             break addr
                 .parse::<SocketAddr>()
                 .map_err(|e| StartError::Other(anyhow!("bad address {addr:?}: {e}")))?;

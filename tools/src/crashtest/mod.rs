@@ -113,8 +113,8 @@ pub fn main(args: Args) -> ExitCode {
 /// A derived seed per (cycle, stream), so each client's choices do not depend on how many
 /// requests the others managed (SplitMix64 finalizer).
 fn sub_seed(seed: u64, cycle: u32, stream: u32) -> u64 {
-    let mut z = seed
-        ^ (u64::from(cycle) << 32 | u64::from(stream)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut z =
+        seed ^ (u64::from(cycle) << 32 | u64::from(stream)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -269,9 +269,11 @@ async fn cycles(
     credentials: Arc<Credentials>,
     totals: &mut Totals,
 ) -> Result<(), Failure> {
-    let fail = |cycle: u32| move |e: anyhow::Error| Failure {
-        cycle,
-        message: format!("{e:#}"),
+    let fail = |cycle: u32| {
+        move |e: anyhow::Error| Failure {
+            cycle,
+            message: format!("{e:#}"),
+        }
     };
     let clients = args.clients;
     let pool = usize::try_from(clients).expect("small");
@@ -280,8 +282,9 @@ async fn cycles(
         .start(&http)
         .await
         .map_err(|e| fail(0)(anyhow::anyhow!("first start: {e}")))?;
-    let (mut tokens, mut acked_tokens) =
-        fresh_tokens(&credentials, &http, &base(&daemon)).await.map_err(fail(0))?;
+    let (mut tokens, mut acked_tokens) = fresh_tokens(&credentials, &http, &base(&daemon))
+        .await
+        .map_err(fail(0))?;
     let mut model = Model::new();
     let clock = Arc::new(Clock::new());
     let mut shared = Arc::new(Shared::default());
@@ -348,7 +351,9 @@ async fn cycles(
 
         http = http_client(pool).map_err(&fail)?;
         daemon = spec.start(&http).await.map_err(|e| {
-            fail(anyhow::anyhow!("stratad did not come back after kill -9: {e}"))
+            fail(anyhow::anyhow!(
+                "stratad did not come back after kill -9: {e}"
+            ))
         })?;
         let base = base(&daemon);
         let (fresh, fresh_acked) = fresh_tokens(&credentials, &http, &base)
@@ -361,10 +366,7 @@ async fn cycles(
         };
         let checked = std::mem::replace(&mut acked_tokens, fresh_acked);
         tokens = fresh;
-        let v = verifier
-            .verify(&mut model, &checked)
-            .await
-            .map_err(&fail)?;
+        let v = verifier.verify(&mut model, &checked).await.map_err(&fail)?;
         shared = Arc::new(Shared {
             keyvalues_ids: v.keyvalues_ids.into(),
             app_keys: v.app_keys.into(),
@@ -410,10 +412,7 @@ async fn cycles(
         }
     }
 
-    let status = daemon
-        .terminate()
-        .await
-        .map_err(fail(args.cycles))?;
+    let status = daemon.terminate().await.map_err(fail(args.cycles))?;
     if !status.success() {
         return Err(fail(args.cycles)(anyhow::anyhow!(
             "stratad did not stop cleanly on SIGTERM ({status}); log tail:\n{}",

@@ -113,9 +113,7 @@ impl Expiry {
     fn may_have_passed(self, now_unix: u64) -> bool {
         match self {
             Expiry::Never => false,
-            Expiry::At(e) | Expiry::Within { earliest: e, .. } => {
-                e <= now_unix + EXPIRY_SLACK_SECS
-            }
+            Expiry::At(e) | Expiry::Within { earliest: e, .. } => e <= now_unix + EXPIRY_SLACK_SECS,
         }
     }
 }
@@ -315,7 +313,20 @@ fn describe_expected(
 ) -> String {
     let describe = |state: &State| match state {
         None => "absent".to_owned(),
-        Some(v) => format!("{:?} ({:?})", v.payload, v.expiry),
+        Some(v) => {
+            let mut s = format!("{:?}", v.payload);
+            if let Some(id) = &v.id {
+                s += &format!(" id {id}");
+            }
+            match v.expiry {
+                Expiry::Never => {}
+                Expiry::At(e) => s += &format!(" expires_at {e}"),
+                Expiry::Within { earliest, latest } => {
+                    s += &format!(" expires_at {earliest}..={latest}")
+                }
+            }
+            s
+        }
     };
     let mut out = Vec::new();
     if initial_live {
@@ -614,7 +625,10 @@ mod tests {
     #[test]
     fn acknowledged_value_absent_is_lost() {
         let w = [acked(val("k1"), 1, 2)];
-        assert!(matches!(judge(&None, &w, &Observed::Absent), Verdict::Lost(_)));
+        assert!(matches!(
+            judge(&None, &w, &Observed::Absent),
+            Verdict::Lost(_)
+        ));
     }
 
     #[test]
@@ -656,7 +670,10 @@ mod tests {
             judge(&None, &w, &seen("k2")),
             Verdict::Ok { by_maybe: true }
         );
-        assert!(matches!(judge(&None, &w, &Observed::Absent), Verdict::Lost(_)));
+        assert!(matches!(
+            judge(&None, &w, &Observed::Absent),
+            Verdict::Lost(_)
+        ));
     }
 
     #[test]
@@ -693,7 +710,10 @@ mod tests {
             judge(&initial, &[], &seen("k0")),
             Verdict::Ok { by_maybe: false }
         );
-        assert!(matches!(judge(&initial, &[], &Observed::Absent), Verdict::Lost(_)));
+        assert!(matches!(
+            judge(&initial, &[], &Observed::Absent),
+            Verdict::Lost(_)
+        ));
         let w = [maybe(None, 1)];
         assert_eq!(
             judge(&initial, &w, &Observed::Absent),
@@ -704,12 +724,18 @@ mod tests {
     #[test]
     fn unknown_or_malformed_values_are_garbage() {
         let w = [acked(val("k1"), 1, 2)];
-        assert!(matches!(judge(&None, &w, &seen("zzz")), Verdict::Garbage(_)));
+        assert!(matches!(
+            judge(&None, &w, &seen("zzz")),
+            Verdict::Garbage(_)
+        ));
         assert!(matches!(
             judge(&None, &w, &Observed::Malformed("bad".into())),
             Verdict::Garbage(_)
         ));
-        assert!(matches!(judge(&None, &[], &seen("zzz")), Verdict::Garbage(_)));
+        assert!(matches!(
+            judge(&None, &[], &seen("zzz")),
+            Verdict::Garbage(_)
+        ));
     }
 
     #[test]

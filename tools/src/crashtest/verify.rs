@@ -8,7 +8,9 @@ use anyhow::{bail, Context};
 use reqwest::StatusCode;
 use serde_json::Value as Json;
 
-use super::api::{fetch, Tokens, KEYSTORE_TOKEN, KEYVALUES_API_KEY, VOX_APPLICATION_ID};
+use super::api::{
+    fetch, Tokens, KEYSTORE_TOKEN, KEYSTORE_USER_ID, KEYVALUES_API_KEY, VOX_APPLICATION_ID,
+};
 use super::model::{
     padding, rate_limit_for, unpad_value, Dialect, Model, Observed, Slot, Tally, Verdict,
     EXPIRY_SLACK_SECS,
@@ -100,7 +102,9 @@ impl Verifier {
                 Dialect::KeyValues => self
                     .http
                     .get(self.url(&format!("/{KEYVALUES_API_KEY}/key-values?rpp=1"))),
-                Dialect::AppKeys => self.http.get(self.url("/v2/application-keys?page[limit]=1")),
+                Dialect::AppKeys => self
+                    .http
+                    .get(self.url("/v2/application-keys?page[limit]=1")),
                 other => unreachable!("{other:?} issues no tokens"),
             };
             let (status, body) = fetch(request.bearer_auth(&t.token)).await?;
@@ -367,8 +371,7 @@ fn compare_listing(
         }
     }
     for (key, r) in read {
-        if matches!(r, Observed::Present { .. }) && !listed.contains_key(key) && !excused(r, None)
-        {
+        if matches!(r, Observed::Present { .. }) && !listed.contains_key(key) && !excused(r, None) {
             out.garbage(format!(
                 "{} listing lacks {key:?}, a read returned {r}",
                 dialect.name()
@@ -391,6 +394,10 @@ fn key_matches(item: &Json, key: Option<&str>) -> Result<(), String> {
 fn keystore_item(item: &Json, key: Option<&str>) -> Observed {
     let parse = || -> Result<Observed, String> {
         key_matches(item, key)?;
+        // One user writes everything, so every entry was created by it.
+        if item["createdBy"] != KEYSTORE_USER_ID {
+            return Err(format!("createdBy {} is not the writer", item["createdBy"]));
+        }
         let data = &item["data"];
         let payload = data["v"]
             .as_str()
@@ -476,7 +483,7 @@ mod tests {
     #[test]
     fn keystore_items_are_checked_to_the_byte() {
         let p = payload("ks-001", 1, 0, 0);
-        let good = json!({"key": "ks-001", "data": {"v": p,
+        let good = json!({"key": "ks-001", "createdBy": KEYSTORE_USER_ID, "data": {"v": p,
             "pad": padding(&p, KEYSTORE_PAD_BYTES_MAX)}});
         assert!(matches!(
             keystore_item(&good, Some("ks-001")),
@@ -486,9 +493,16 @@ mod tests {
             keystore_item(&good, Some("ks-002")),
             Observed::Malformed(_)
         ));
-        let damaged = json!({"key": "ks-001", "data": {"v": p, "pad": "0"}});
+        let damaged = json!({"key": "ks-001", "createdBy": KEYSTORE_USER_ID,
+            "data": {"v": p, "pad": "0"}});
         assert!(matches!(
             keystore_item(&damaged, None),
+            Observed::Malformed(_)
+        ));
+        let mut stranger = good.clone();
+        stranger["createdBy"] = json!("000000000000000000000000");
+        assert!(matches!(
+            keystore_item(&stranger, None),
             Observed::Malformed(_)
         ));
     }
@@ -544,8 +558,11 @@ mod tests {
         compare_listing(Dialect::Keystore, &read, &agree, &mut out, |_, _| false);
         assert_eq!(out.tally.garbage, 0, "{:?}", out.failures);
 
-        let unknown: BTreeMap<String, Observed> =
-            [("a".to_owned(), present("1")), ("z".to_owned(), present("9"))].into();
+        let unknown: BTreeMap<String, Observed> = [
+            ("a".to_owned(), present("1")),
+            ("z".to_owned(), present("9")),
+        ]
+        .into();
         compare_listing(Dialect::Keystore, &read, &unknown, &mut out, |_, _| false);
         assert_eq!(out.tally.garbage, 1);
 

@@ -33,6 +33,8 @@ pub const VOXIMPLANT_PAD_BYTES_MAX: usize = 1500;
 pub const KEYVALUES_PAD_BYTES_MAX: usize = 3000;
 /// Voximplant's default item lifetime (when neither `ttl` nor `expires_at` is sent).
 const VOX_TTL_SECS_DEFAULT: u64 = 2_592_000;
+/// How far ahead an explicit Voximplant `expires_at` lies, in seconds.
+const EXPIRES_AHEAD_SECS: std::ops::RangeInclusive<u64> = 5..=10;
 /// How many anomalies one client keeps verbatim (the rest are only counted).
 const ANOMALIES_KEPT_MAX: usize = 8;
 
@@ -122,8 +124,7 @@ enum Implied {
     Answer(AnswerFn),
 }
 
-type AnswerFn =
-    Box<dyn FnOnce(Option<&Json>, u64) -> Result<(Option<Slot>, State), String> + Send>;
+type AnswerFn = Box<dyn FnOnce(Option<&Json>, u64) -> Result<(Option<Slot>, State), String> + Send>;
 
 /// How a Voximplant write sets the item's lifetime.
 #[derive(Clone, Copy)]
@@ -244,8 +245,13 @@ impl Client {
                 .delete(self.url(&format!("/v1/key-store/{key}")))
                 .bearer_auth(KEYSTORE_TOKEN);
             let implied = Implied::Fixed(slot, None);
-            self.write("keystore delete", request, &[StatusCode::NOT_FOUND], implied)
-                .await;
+            self.write(
+                "keystore delete",
+                request,
+                &[StatusCode::NOT_FOUND],
+                implied,
+            )
+            .await;
             return;
         }
         let payload = self.next_payload(&key);
@@ -305,8 +311,13 @@ impl Client {
         if roll < 30 {
             let request = self.vox("DelKeyValueItem", &[("key", key)]);
             let implied = Implied::Fixed(slot, None);
-            self.write("voximplant delete", request, &[StatusCode::NOT_FOUND], implied)
-                .await;
+            self.write(
+                "voximplant delete",
+                request,
+                &[StatusCode::NOT_FOUND],
+                implied,
+            )
+            .await;
             return;
         }
         let payload = self.next_payload(&key);
@@ -335,7 +346,9 @@ impl Client {
             ),
             85..95 => (
                 "voximplant set expires_at",
-                Life::ExpiresAt(unix_now() + self.rng.gen_range(2..=6)),
+                // Far enough ahead that a slow request still arrives before it (the server
+                // refuses a past `expires_at`), near enough to expire within a few cycles.
+                Life::ExpiresAt(unix_now() + self.rng.gen_range(EXPIRES_AHEAD_SECS)),
             ),
             _ => (
                 "voximplant set ttl=0",
@@ -429,8 +442,13 @@ impl Client {
                     });
                     Ok((Some(slot), state))
                 }));
-                self.write("keyvalues create", request, &[StatusCode::CONFLICT], implied)
-                    .await;
+                self.write(
+                    "keyvalues create",
+                    request,
+                    &[StatusCode::CONFLICT],
+                    implied,
+                )
+                .await;
             }
             (35..70, Some(id)) => {
                 let payload = self.next_payload(&key);
@@ -458,8 +476,13 @@ impl Client {
             (_, Some(id)) => {
                 let request = http.delete(format!("{items}/{id}")).bearer_auth(token);
                 let implied = Implied::Fixed(slot, None);
-                self.write("keyvalues delete", request, &[StatusCode::NOT_FOUND], implied)
-                    .await;
+                self.write(
+                    "keyvalues delete",
+                    request,
+                    &[StatusCode::NOT_FOUND],
+                    implied,
+                )
+                .await;
             }
         }
     }

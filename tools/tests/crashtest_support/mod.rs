@@ -54,6 +54,7 @@ fn build_stratad() -> PathBuf {
     let mut child = command
         .args([
             "build",
+            "-q",
             "-p",
             "strata-server",
             "--bin",
@@ -79,7 +80,10 @@ fn build_stratad() -> PathBuf {
         }
     }
     let status = child.wait().expect("cargo build");
-    assert!(status.success(), "cargo build -p strata-server failed: {status}");
+    assert!(
+        status.success(),
+        "cargo build -p strata-server failed: {status}"
+    );
     executable.expect("cargo reported the stratad executable")
 }
 
