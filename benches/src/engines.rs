@@ -103,6 +103,10 @@ pub trait BenchEngine: Send + Sync {
     fn commit_counts(&self) -> Option<(u64, u64)> {
         None
     }
+    /// (WAL fsyncs, their total latency in microseconds) if the engine times them.
+    fn fsync_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Opens `kind` in `dir` (created if missing).
@@ -227,6 +231,11 @@ impl BenchEngine for StrataEngine {
     fn commit_counts(&self) -> Option<(u64, u64)> {
         let s = self.db.stats();
         Some((s.commits, s.commit_groups))
+    }
+
+    fn fsync_counts(&self) -> Option<(u64, u64)> {
+        let s = self.db.stats();
+        Some((s.wal_fsyncs, s.wal_fsync_micros_total))
     }
 }
 

@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 use db_common::*;
+use strata_engine::fs::{CrashMode, FaultFs};
 use strata_engine::{Db, Error, Op, Options, SyncMode, WriteBatch};
 
 fn all_pairs(db: &Db) -> Vec<(String, String)> {
@@ -143,4 +144,34 @@ fn checkpoint_under_concurrent_writes_is_a_prefix_of_every_writer() {
         assert_eq!(mine, prefix, "writer {t} has a gap in the checkpoint");
     }
     assert!(entries.iter().all(|e| e.seqno <= report.last_seqno));
+}
+
+/// Where the file system cannot link, tables are copied; either way the checkpoint is
+/// durable once `checkpoint` returns: a power cut right after loses none of it.
+#[test]
+fn checkpoint_survives_a_power_cut_and_copies_where_links_are_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cp = dir.path().join("cp");
+    let fault = FaultFs::new();
+    let opts = |fs: &FaultFs| Options {
+        fs: Arc::new(fs.this_generation()),
+        ..manual_opts(&clock())
+    };
+    let db = open(&data, &opts(&fault));
+    for i in 0..30 {
+        put(&db, &format!("k{i:02}"), "table");
+    }
+    db.flush().unwrap();
+    put(&db, "k05", "wal");
+    del(&db, "k06");
+    let expected = all_pairs(&db);
+
+    let report = db.checkpoint(&cp).unwrap();
+    assert_eq!((report.tables_linked, report.tables_copied), (0, 1));
+    fault.restart(CrashMode::DropUnsynced);
+    drop(db);
+
+    let copy = open(&cp, &opts(&fault));
+    assert_eq!(all_pairs(&copy), expected);
 }

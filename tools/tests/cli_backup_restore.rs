@@ -7,7 +7,7 @@ mod cli_common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use cli_common::*;
-use strata_engine::Db;
+use strata_engine::{Db, Op, WriteBatch};
 
 #[test]
 fn backup_then_restore_round_trips() {
@@ -68,14 +68,11 @@ fn restore_needs_force_for_a_non_empty_target_and_then_replaces_its_database() {
 
     // A target holding another database and an unrelated file.
     let target = dir.path().join("target");
-    {
-        let db = Db::open(&target, opts()).unwrap();
-        db.write(strata_engine::WriteBatch::from(strata_engine::Op::upsert(
-            "other", "db",
-        )))
+    let db = Db::open(&target, opts()).unwrap();
+    db.write(WriteBatch::from(Op::upsert("other", "db")))
         .unwrap();
-        db.flush().unwrap();
-    }
+    db.flush().unwrap();
+    release(db);
     std::fs::write(target.join("notes.txt"), "keep me").unwrap();
     let before = tree(&target);
 
@@ -114,7 +111,7 @@ fn backup_and_restore_refuse_a_directory_in_use() {
         "{}",
         stderr(&out)
     );
-    drop(held);
+    release(held);
 
     assert_status(
         &strata(&[&"backup", &"--data-dir", &data, &"--out", &backup]),
@@ -144,7 +141,7 @@ fn backup_and_restore_refuse_a_directory_in_use() {
     ]);
     assert_status(&out, 3);
     assert!(stderr(&out).contains("stop stratad"), "{}", stderr(&out));
-    drop(held);
+    release(held);
 }
 
 #[test]

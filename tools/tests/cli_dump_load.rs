@@ -46,14 +46,14 @@ fn dump_then_load_round_trips() {
 
     // ...and through standard input.
     let piped = dir.path().join("piped");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["load", "-", "--data-dir"])
-        .arg(&piped)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["load", "-", "--data-dir"])
+            .arg(&piped)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     child
         .stdin
         .take()
@@ -109,7 +109,7 @@ fn dump_refuses_a_locked_or_missing_directory() {
         "{}",
         stderr(&out)
     );
-    drop(held);
+    release(held);
 
     let empty = tempfile::tempdir().unwrap();
     let out = strata(&[&"dump", &empty.path()]);

@@ -53,6 +53,8 @@ const LOAD_PEAK_RSS_MIB_MAX: f64 = 256.0;
 /// Bytes a WAL frame adds around one single-op batch: frame header (8), batch header (12)
 /// and record header (17); the raw fdatasync loop appends records of the same size.
 const WAL_SINGLE_OP_OVERHEAD_BYTES: usize = 8 + 12 + 17;
+/// How often a child samples its anonymous and file-backed resident memory.
+const MEMORY_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 /// The single-writer and raw fdatasync measurements alternate in this many slices.
 const DURABLE_SLICES: u32 = 5;
 
@@ -518,7 +520,9 @@ fn print_targets(args: &Args, results: &Results) {
 // Child: one phase for one engine
 
 /// Prints metrics as `@metric` lines for the parent.
-struct Emitter;
+struct Emitter {
+    memory: sys::MemorySampler,
+}
 
 impl Emitter {
     fn emit(&self, name: &str, value: f64) {
@@ -545,6 +549,9 @@ impl Emitter {
     fn memory(&self) {
         if let Some(m) = ProcMemory::read() {
             self.emit("peak_rss_mib", m.peak_rss_bytes as f64 / MIB);
+            let peaks = self.memory.peaks();
+            self.emit("peak_rss_anon_mib", peaks.rss_anon_bytes as f64 / MIB);
+            self.emit("peak_rss_file_mib", peaks.rss_file_bytes as f64 / MIB);
             self.emit("end_rss_anon_mib", m.rss_anon_bytes as f64 / MIB);
             self.emit("end_rss_file_mib", m.rss_file_bytes as f64 / MIB);
         }
@@ -578,7 +585,9 @@ impl Emitter {
 }
 
 fn run_child(args: &Args, phase: Phase, kind: EngineKind, dir: &Path) -> Result<()> {
-    let out = Emitter;
+    let out = Emitter {
+        memory: sys::MemorySampler::start(MEMORY_SAMPLE_INTERVAL)?,
+    };
     match phase {
         Phase::Fillseq => fillseq(args, kind, dir, &out),
         Phase::Random => random(args, kind, dir, &out),
@@ -702,6 +711,7 @@ fn durable(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<(
     let mut raw = sys::RawFdatasync::create(dir, record_bytes)?;
     let slice = duration / DURABLE_SLICES;
     let mut one = (0u64, Duration::ZERO);
+    let fsyncs_before = engine.fsync_counts();
     for _ in 0..DURABLE_SLICES {
         raw.run_for(slice)?;
         let (ops, elapsed) = timed_writers(engine.as_ref(), 1, slice, &next_key, &value)?;
@@ -721,6 +731,14 @@ fn durable(args: &Args, kind: EngineKind, dir: &Path, out: &Emitter) -> Result<(
         "commit_vs_fdatasync",
         commit_us / (raw_mean.as_secs_f64() * 1e6),
     );
+    if let (Some((n0, us0)), Some((n1, us1))) = (fsyncs_before, engine.fsync_counts()) {
+        // The engine's own timing of its WAL fsyncs: commit latency minus this is the
+        // engine's CPU and queueing overhead per commit.
+        out.emit(
+            "engine_wal_fsync_us",
+            (us1 - us0) as f64 / (n1 - n0).max(1) as f64,
+        );
+    }
 
     let before = engine.commit_counts();
     let threads = args.durable_threads;

@@ -4,21 +4,50 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use strata_engine::{Db, Op, Options, WriteBatch};
 
 /// An expiry far in the future (2100-01-01), in unix seconds.
 pub const FAR_FUTURE: u64 = 4_102_444_800;
 
+/// Serializes spawning children with releasing data-directory locks.
+///
+/// A child forked while this process holds a `Db` inherits the lock file's descriptor
+/// until it execs (descriptors are close-on-exec), and a `flock` lives as long as any
+/// descriptor of it: a `Db` dropped in that window stays locked for a moment, and a test
+/// running `strata` on it right after would see "locked". Holding this guard across each
+/// spawn (which returns once the child has exec'd) and each `Db` drop closes the window.
+static FORK_GUARD: Mutex<()> = Mutex::new(());
+
+fn fork_guard() -> MutexGuard<'static, ()> {
+    FORK_GUARD.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Spawns `command` (see [`FORK_GUARD`]).
+pub fn spawn(command: &mut Command) -> Child {
+    let _guard = fork_guard();
+    command.spawn().expect("spawn")
+}
+
+/// Drops `db`, releasing its lock (see [`FORK_GUARD`]).
+pub fn release(db: Db) {
+    let _guard = fork_guard();
+    drop(db);
+}
+
 /// Runs `strata` with `args` (strings or paths); the environment is cleared of the
 /// variables it reads.
 pub fn strata(args: &[&dyn AsRef<OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    command
         .args(args.iter().map(|a| a.as_ref()))
         .env_remove("STRATA_CLIENT_SECRET")
-        .output()
-        .expect("run strata")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    spawn(&mut command).wait_with_output().expect("run strata")
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -76,7 +105,7 @@ pub fn make_data_dir(dir: &Path) {
         .with(Op::delete("user:0007"));
     db.write(batch).expect("write batch");
     put("caf\u{e9}".as_bytes(), "na\u{ef}ve".as_bytes(), None);
-    drop(db);
+    release(db);
 }
 
 /// The only file in `dir` (e.g. the one table or WAL segment).
