@@ -9,6 +9,13 @@
 //! `vox-<key_id>.pub.pem` (referenced by `public_key_file`), and the private key to
 //! `voximplant-credentials.json` in Voximplant's own service-account format, which the
 //! official SDKs load as is (`VoximplantAPI("voximplant-credentials.json", endpoint=...)`).
+//!
+//! The admin endpoints get a generated `[admin] token` the same way when the config sets none.
+//!
+//! These files are the data directory's *side files*: top-level regular files that are not the
+//! engine's. A checkpoint (`POST /admin/checkpoint`, `strata backup`) copies them next to the
+//! engine's files with `copy_side_files`, so that a server started on a backup keeps its
+//! credentials.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
@@ -21,9 +28,13 @@ use rand::Rng;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::{Deserialize, Serialize};
 
+use strata_engine::db::LOCK_FILE;
+use strata_engine::manifest::{self, CURRENT_FILE};
+
 use crate::config::{
-    AppKeysConfig, AppKeysStore, Config, KeyValuesApp, KeyValuesUser, KeystoreConfig, KeystoreUser,
-    VoximplantAccount, VoximplantApplication, VoximplantConfig, VoximplantKey,
+    AdminConfig, AppKeysConfig, AppKeysStore, Config, KeyValuesApp, KeyValuesUser,
+    KeystoreConfig, KeystoreUser, VoximplantAccount, VoximplantApplication, VoximplantConfig,
+    VoximplantKey,
 };
 
 /// Generated credentials, in the data directory.
@@ -57,6 +68,8 @@ pub struct Credentials {
     pub app_keys: Option<AppKeysConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voximplant: Option<VoximplantConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminConfig>,
 }
 
 /// The credential part of `[keyvalues]` (settings such as `token_ttl_secs` stay in the config).
@@ -82,9 +95,9 @@ pub struct VoximplantServiceAccount {
 pub struct Outcome {
     /// `credentials.toml`.
     pub path: PathBuf,
-    /// Dialects whose credentials were generated now.
+    /// Dialects (and `admin`) whose credentials were generated now.
     pub generated: Vec<&'static str>,
-    /// Dialects whose credentials came from `credentials.toml`.
+    /// Dialects (and `admin`) whose credentials came from `credentials.toml`.
     pub loaded: Vec<&'static str>,
 }
 
@@ -151,6 +164,15 @@ pub fn apply(data_dir: &Path, config: &mut Config) -> anyhow::Result<Outcome> {
             }
         }
         config.voximplant.accounts = section.accounts;
+    }
+    if config.admin.token.is_none() {
+        config.admin = take_or_generate(
+            &mut creds.admin,
+            |s| s.token.as_deref().is_some_and(|t| !t.is_empty()),
+            || Ok(generate_admin()),
+            "admin",
+            &mut outcome,
+        )?;
     }
 
     if !outcome.generated.is_empty() {
@@ -263,6 +285,12 @@ fn generate_app_keys() -> AppKeysConfig {
     }
 }
 
+fn generate_admin() -> AdminConfig {
+    AdminConfig {
+        token: Some(random_secret(SECRET_CHARS)),
+    }
+}
+
 /// Generates an account with an RS256 service-account key and writes the key files.
 fn generate_voximplant(data_dir: &Path) -> anyhow::Result<VoximplantConfig> {
     let account_id =
@@ -368,6 +396,10 @@ fn log_outcome(outcome: &Outcome, creds: &Credentials, data_dir: &Path) {
                  &client_id=..&client_secret=.. from [[app_keys.stores]] of {path}, then use \
                  /v2/application-keys"
             ),
+            "admin" => tracing::info!(
+                "admin: POST /admin/checkpoint (or `strata backup --url`) with \
+                 `Authorization: Bearer <token>`, the token is in [admin] of {path}"
+            ),
             "voximplant" => tracing::info!(
                 "Voximplant: load {} with the official SDK (e.g. Python \
                  `VoximplantAPI(path, endpoint=\"<host:port>\")`, which speaks https: start \
@@ -378,6 +410,49 @@ fn log_outcome(outcome: &Outcome, creds: &Credentials, data_dir: &Path) {
             _ => {}
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Side files: what a checkpoint copies besides the engine's files.
+
+/// True for a top-level name of a data directory that a checkpoint copies as a side file:
+/// anything but the engine's files (`LOCK`, `CURRENT`, `MANIFEST-*`; `wal/` and `tables/` are
+/// directories) and temporary files of atomic writes (`*.tmp`, e.g. `CURRENT.tmp` and
+/// `write_secret`'s `.<name>.tmp`). The caller also skips what is not a regular file.
+pub fn is_side_file_name(name: &str) -> bool {
+    !(name == LOCK_FILE
+        || name == CURRENT_FILE
+        || manifest::is_manifest_file_name(name)
+        || name.ends_with(".tmp"))
+}
+
+/// Copies the side files of data directory `from` (credentials, key files) into `to`, with
+/// their permissions (they stay 0600), each fsynced and then `to` fsynced. Returns their
+/// names, sorted.
+pub fn copy_side_files(from: &Path, to: &Path) -> anyhow::Result<Vec<String>> {
+    let mut copied = Vec::new();
+    let entries = fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", from.display()))?;
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy().into_owned();
+        let path = entry.path();
+        if !is_side_file_name(&name) || !path.is_file() {
+            continue;
+        }
+        let dest = to.join(&file_name);
+        // `fs::copy` also copies the permission bits.
+        fs::copy(&path, &dest)
+            .and_then(|_| File::open(&dest)?.sync_all())
+            .with_context(|| format!("copying {} to {}", path.display(), dest.display()))?;
+        copied.push(name);
+    }
+    // NOTE: fsync the directory, or the new entries may not survive a crash.
+    File::open(to)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing {}", to.display()))?;
+    copied.sort();
+    Ok(copied)
 }
 
 #[cfg(test)]
@@ -430,6 +505,93 @@ mod tests {
         assert!(second.generated.is_empty());
         assert_eq!(second.loaded, vec!["keyvalues"]);
         assert_eq!(again.keyvalues.apps, config.keyvalues.apps);
+    }
+
+    #[test]
+    fn an_admin_token_is_generated_once_unless_configured() {
+        // A declared Voximplant account spares generating an RSA key.
+        let base = Config {
+            voximplant: VoximplantConfig {
+                accounts: vec![VoximplantAccount {
+                    account_id: 7,
+                    keys: vec![],
+                    applications: vec![],
+                }],
+            },
+            ..Config::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = base.clone();
+        let first = apply(dir.path(), &mut config).unwrap();
+        assert!(first.generated.contains(&"admin"), "{first:?}");
+        let token = config.admin.token.clone().expect("a generated admin token");
+        assert_eq!(token.len(), SECRET_CHARS);
+        let persisted = load(&dir.path().join(CREDENTIALS_FILE)).unwrap().unwrap();
+        assert_eq!(persisted.admin, Some(config.admin.clone()));
+
+        let mut again = base.clone();
+        let second = apply(dir.path(), &mut again).unwrap();
+        assert!(second.loaded.contains(&"admin"), "{second:?}");
+        assert_eq!(again.admin.token.as_deref(), Some(token.as_str()));
+
+        let declared = AdminConfig {
+            token: Some("declared-admin-token".into()),
+        };
+        let mut configured = Config {
+            admin: declared.clone(),
+            ..base
+        };
+        let third = apply(dir.path(), &mut configured).unwrap();
+        assert!(!third.loaded.contains(&"admin") && !third.generated.contains(&"admin"));
+        assert_eq!(configured.admin, declared);
+    }
+
+    #[test]
+    fn side_files_are_everything_but_the_engines_files_and_temporaries() {
+        for name in [
+            CREDENTIALS_FILE,
+            VOXIMPLANT_CREDENTIALS_FILE,
+            "vox-1.pub.pem",
+            "notes.txt",
+        ] {
+            assert!(is_side_file_name(name), "{name}");
+        }
+        for name in [
+            "LOCK",
+            "CURRENT",
+            "CURRENT.tmp",
+            "MANIFEST-000001",
+            ".credentials.toml.tmp",
+        ] {
+            assert!(!is_side_file_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn copying_side_files_keeps_their_mode_and_skips_the_engine() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        write_secret(from.path(), CREDENTIALS_FILE, b"[admin]\n").unwrap();
+        fs::write(from.path().join("notes.txt"), "n").unwrap();
+        fs::write(from.path().join("CURRENT"), "MANIFEST-000001\n").unwrap();
+        fs::write(from.path().join("MANIFEST-000001"), "m").unwrap();
+        fs::write(from.path().join(".x.tmp"), "t").unwrap();
+        fs::create_dir(from.path().join("wal")).unwrap();
+
+        let copied = copy_side_files(from.path(), to.path()).unwrap();
+        assert_eq!(copied, vec![CREDENTIALS_FILE.to_owned(), "notes.txt".into()]);
+        let copy = to.path().join(CREDENTIALS_FILE);
+        assert_eq!(fs::read(&copy).unwrap(), b"[admin]\n");
+        assert_eq!(
+            fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+            SECRET_FILE_MODE
+        );
+        let mut names: Vec<String> = fs::read_dir(to.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, copied);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Config {
     pub app_keys: AppKeysConfig,
     #[serde(default)]
     pub voximplant: VoximplantConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -257,6 +259,16 @@ pub struct VoximplantApplication {
     pub application_name: String,
 }
 
+/// The admin endpoints (`POST /admin/checkpoint`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token of the admin endpoints. When absent, the first start generates one (in
+    /// `credentials.toml`), so the admin endpoints are never open without a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading: file < environment < command line. Everything below is pure except `load_file`.
 
@@ -273,6 +285,11 @@ pub const CONNECTIONS_MAX_LIMIT: usize = 1 << 20;
 pub const BODY_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
 /// Largest `storage.memtable_mib`.
 pub const MEMTABLE_MIB_MAX: u64 = 4096;
+/// Shortest `[admin] token`, in characters: the token can copy the whole database.
+pub const ADMIN_TOKEN_CHARS_MIN: usize = 16;
+/// The first path segment of the admin endpoints, so no `[[keyvalues.apps]] api_key` (the
+/// first segment of the key-values paths) may take it.
+pub const RESERVED_API_KEY: &str = "admin";
 
 /// One layer of overrides: the command line or the environment. Paths are as given (relative
 /// ones resolve against the working directory).
@@ -431,6 +448,26 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
     ensure!(
         limits.header_read_timeout_ms >= 1,
         "limits.header_read_timeout_ms must be at least 1"
+    );
+    if let Some(token) = &config.admin.token {
+        ensure!(
+            token.chars().count() >= ADMIN_TOKEN_CHARS_MIN,
+            "admin.token must be at least {ADMIN_TOKEN_CHARS_MIN} characters long"
+        );
+        // It travels in an `Authorization` header, whose value the server trims.
+        ensure!(
+            token.chars().all(|c| c.is_ascii_graphic()),
+            "admin.token must be printable ASCII without spaces"
+        );
+    }
+    ensure!(
+        !config
+            .keyvalues
+            .apps
+            .iter()
+            .any(|app| app.api_key == RESERVED_API_KEY),
+        "keyvalues.apps: the api_key {RESERVED_API_KEY:?} is reserved (/{RESERVED_API_KEY}/... \
+         are the admin endpoints)"
     );
     Ok(())
 }

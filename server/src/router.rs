@@ -1,5 +1,9 @@
-//! Routing: picks the dialect (or the ops endpoints) from the path, reads the body within
-//! `limits.body_bytes_max`, calls the dialect, and records metrics.
+//! Routing: picks the dialect (or the ops or admin endpoints) from the path, reads the body
+//! within `limits.body_bytes_max`, calls the dialect, and records metrics.
+//!
+//! `/admin` and everything under it belong to the admin endpoints and are matched before the
+//! key-values paths `/{apiKey}/...`, so `admin` can never be an api key (config validation
+//! refuses it).
 //!
 //! Panics: every dialect call runs under `catch_unwind`, so a panicking handler becomes a 500
 //! in the dialect's shape on the same connection, never a dropped connection. (hyper's own
@@ -15,7 +19,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
-use hyper::header::CONTENT_LENGTH;
+use hyper::header::{HeaderMap, CONTENT_LENGTH};
 use hyper::{Method, Request, StatusCode};
 
 use crate::dialects::{app_keys, keystore, keyvalues, voximplant};
@@ -62,10 +66,18 @@ pub enum OpsRoute {
     OpenApi,
 }
 
+/// The admin endpoints (bearer `[admin] token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `POST /admin/checkpoint`.
+    Checkpoint,
+}
+
 /// Where a path goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Ops(OpsRoute),
+    Admin(AdminRoute),
     Dialect(DialectId),
     NotFound,
 }
@@ -97,6 +109,13 @@ pub fn target(path: &str) -> Target {
     if under(path, "/platform_api") {
         return Target::Dialect(DialectId::Voximplant);
     }
+    // IMPORTANT: before the key-values paths, which would take `admin` for an api key.
+    if under(path, "/admin") {
+        return match path {
+            "/admin/checkpoint" => Target::Admin(AdminRoute::Checkpoint),
+            _ => Target::NotFound,
+        };
+    }
     // `/{apiKey}/key-values...` and `/{apiKey}/login...`
     let mut segments = path.strip_prefix('/').unwrap_or("").splitn(3, '/');
     let api_key = segments.next().unwrap_or("");
@@ -114,6 +133,7 @@ pub fn route_label(target: Target, path: &str) -> &'static str {
         Target::Ops(OpsRoute::Readyz) => "/readyz",
         Target::Ops(OpsRoute::Metrics) => "/metrics",
         Target::Ops(OpsRoute::OpenApi) => "/openapi.json",
+        Target::Admin(AdminRoute::Checkpoint) => "/admin/checkpoint",
         Target::NotFound => "unmatched",
         Target::Dialect(DialectId::KeyStore) => {
             match path.strip_prefix("/v1/key-store").unwrap_or("") {
@@ -183,11 +203,13 @@ where
     let method = method_label(req.method());
     let resp = match target {
         Target::Ops(op) => ops::handle(ctx, op, req.method()),
+        Target::Admin(route) => admin_request(ctx, route, req).await,
         Target::NotFound => not_found(),
         Target::Dialect(d) => dialect_request(ctx, d, req).await,
     };
     let dialect = match target {
         Target::Ops(_) => "ops",
+        Target::Admin(_) => "admin",
         Target::NotFound => "none",
         Target::Dialect(d) => d.label(),
     };
@@ -216,6 +238,40 @@ struct Message<'a> {
     message: &'a str,
 }
 
+/// Why a request body was not read.
+enum BodyError {
+    /// Longer than the limit (declared or found while reading).
+    TooLarge,
+    /// The connection failed or the framing was broken.
+    Unreadable,
+}
+
+/// Reads a whole request body of at most `limit` bytes.
+async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // Refuse a declared oversize body before reading any of it.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading request body failed");
+            Err(BodyError::Unreadable)
+        }
+    }
+}
+
+const UNREADABLE_BODY: &str = "the request body could not be read";
+
 async fn dialect_request<B>(ctx: &ServerCtx, d: DialectId, req: Request<B>) -> Resp
 where
     B: Body<Data = Bytes>,
@@ -223,25 +279,11 @@ where
 {
     let limit = ctx.body_bytes_max;
     let (parts, body) = req.into_parts();
-    // Refuse a declared oversize body before reading any of it.
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large(d, limit);
-    }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(d, limit),
-        Err(e) => {
-            tracing::debug!(error = %e, "reading request body failed");
-            return error_response(
-                d,
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            );
+    let body = match read_body(&parts.headers, body, limit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(d, limit),
+        Err(BodyError::Unreadable) => {
+            return error_response(d, StatusCode::BAD_REQUEST, UNREADABLE_BODY)
         }
     };
     let req = Req {
@@ -263,26 +305,74 @@ where
     .await
 }
 
+/// An admin request: the token (and method) are checked before the body is read, so an
+/// unauthenticated client cannot make the server buffer anything.
+async fn admin_request<B>(ctx: &ServerCtx, route: AdminRoute, req: Request<B>) -> Resp
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    if let Some(refused) = ops::admin_refusal(&ctx.state, route, &parts.method, &parts.headers) {
+        return refused;
+    }
+    let limit = ctx.body_bytes_max.min(ops::ADMIN_BODY_BYTES_MAX);
+    let body = match read_body(&parts.headers, body, limit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return ops::admin_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body exceeds the limit of {limit} bytes"),
+            )
+        }
+        Err(BodyError::Unreadable) => {
+            return ops::admin_error(StatusCode::BAD_REQUEST, UNREADABLE_BODY)
+        }
+    };
+    let handler = async {
+        match route {
+            AdminRoute::Checkpoint => ops::checkpoint(&ctx.state, &body).await,
+        }
+    };
+    guarded_with("admin", &ctx.metrics, handler, || {
+        ops::admin_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    })
+    .await
+}
+
 /// Runs a dialect's handler future; a panic becomes a 500 in the dialect's shape.
+pub async fn guarded(d: DialectId, metrics: &Metrics, handler: impl Future<Output = Resp>) -> Resp {
+    guarded_with(d.label(), metrics, handler, || {
+        error_response(
+            d,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error",
+        )
+    })
+    .await
+}
+
+/// Runs a handler future; a panic is counted, logged and answered with `on_panic()`.
 ///
 /// `AssertUnwindSafe` is sound here: the handler's state dies with the panic, and what it
 /// shares (`AppState`) is either behind poison-tolerant locks or the engine, whose writes
 /// are atomic batches.
-pub async fn guarded(d: DialectId, metrics: &Metrics, handler: impl Future<Output = Resp>) -> Resp {
+async fn guarded_with(
+    label: &'static str,
+    metrics: &Metrics,
+    handler: impl Future<Output = Resp>,
+    on_panic: impl FnOnce() -> Resp,
+) -> Resp {
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(resp) => resp,
         Err(panic) => {
             metrics.handler_panicked();
             tracing::error!(
-                dialect = d.label(),
+                dialect = label,
                 panic = panic_message(&*panic),
                 "request handler panicked; answering 500"
             );
-            error_response(
-                d,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal server error",
-            )
+            on_panic()
         }
     }
 }
@@ -347,6 +437,13 @@ mod tests {
             ("/demo/login", Target::Dialect(KeyValues)),
             ("//key-values", Target::NotFound),
             ("/demo/other", Target::NotFound),
+            ("/admin/checkpoint", Target::Admin(AdminRoute::Checkpoint)),
+            // `admin` is never an api key.
+            ("/admin/key-values", Target::NotFound),
+            ("/admin/login", Target::NotFound),
+            ("/admin", Target::NotFound),
+            ("/admin/checkpoint/", Target::NotFound),
+            ("/administrator/key-values", Target::Dialect(KeyValues)),
             ("/healthz", Target::Ops(OpsRoute::Healthz)),
             ("/readyz", Target::Ops(OpsRoute::Readyz)),
             ("/metrics", Target::Ops(OpsRoute::Metrics)),
@@ -398,6 +495,8 @@ mod tests {
             ("/k/key-values/x", "/{apiKey}/key-values/{id}"),
             ("/k/login", "/{apiKey}/login"),
             ("/k/login/x", "/{apiKey}/{other}"),
+            ("/admin/checkpoint", "/admin/checkpoint"),
+            ("/admin/other", "unmatched"),
             ("/nope", "unmatched"),
         ];
         for (path, want) in cases {

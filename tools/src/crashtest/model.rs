@@ -536,6 +536,7 @@ impl Model {
         let verdict = match created {
             Some(i) => {
                 self.unknown_app_keys.swap_remove(i);
+                tally.maybe += 1;
                 tally.maybe_applied += 1;
                 Verdict::Ok { by_maybe: true }
             }
@@ -556,8 +557,8 @@ impl Model {
         verdict
     }
 
-    /// Ends the cycle's bookkeeping of unanswered creates (those not found did not happen).
-    /// Returns how many there were.
+    /// Ends the cycle's bookkeeping of unanswered creates: those no listed key matched did
+    /// not happen. Returns how many they were.
     pub fn forget_unknown_app_keys(&mut self) -> u64 {
         let n = self.unknown_app_keys.len() as u64;
         self.unknown_app_keys.clear();
@@ -873,7 +874,15 @@ mod tests {
             m.adopt_unknown_app_key("id-10", seen(&name), &mut tally),
             Verdict::Garbage(_)
         ));
-        assert_eq!(tally.garbage, 1);
+        assert_eq!(
+            tally,
+            Tally {
+                maybe: 1,
+                maybe_applied: 1,
+                garbage: 1,
+                ..Tally::default()
+            }
+        );
         assert_eq!(m.forget_unknown_app_keys(), 0);
     }
 
