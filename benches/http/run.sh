@@ -194,10 +194,15 @@ credential() {
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 
-# A Voximplant service-account JWT (RS256, kid, iss, iat, exp) from the generated
-# voximplant-credentials.json, as the official SDKs mint them, valid for 50 minutes.
+# A Voximplant service-account JWT (RS256: kid; iss, iat, exp) from the generated
+# voximplant-credentials.json, valid for 50 minutes: minted by `strata token voximplant`
+# when that binary is built (target/release or PATH), else with openssl as the SDKs do.
 vox_jwt() {
-  local creds="$WORK/strata-data/voximplant-credentials.json" kid account now header claims sig
+  local creds="$WORK/strata-data/voximplant-credentials.json" strata kid account now header claims sig
+  strata=$(command -v "$BIN/strata" strata 2>/dev/null | head -1 || true)
+  if [[ -n "$strata" ]] && "$strata" token voximplant --credentials "$creds" --ttl 3000 2>/dev/null; then
+    return 0
+  fi
   python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['private_key'])" "$creds" \
     >"$WORK/vox-key.pem"
   chmod 600 "$WORK/vox-key.pem"

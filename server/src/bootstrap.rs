@@ -488,7 +488,7 @@ mod tests {
             ..Config::default()
         };
         let first = apply(dir.path(), &mut config).unwrap();
-        assert_eq!(first.generated, vec!["keyvalues"]);
+        assert_eq!(first.generated, vec!["keyvalues", "admin"]);
         assert_eq!(config.keystore, declared);
         assert_eq!(config.keyvalues.apps.len(), 1);
         assert_eq!(config.keyvalues.token_ttl_secs, 3600);
@@ -503,7 +503,7 @@ mod tests {
         };
         let second = apply(dir.path(), &mut again).unwrap();
         assert!(second.generated.is_empty());
-        assert_eq!(second.loaded, vec!["keyvalues"]);
+        assert_eq!(second.loaded, vec!["keyvalues", "admin"]);
         assert_eq!(again.keyvalues.apps, config.keyvalues.apps);
     }
 

@@ -500,3 +500,36 @@ pub fn engine_options(storage: &StorageConfig) -> anyhow::Result<Options> {
         ..Options::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_token_is_checked() {
+        let config = parse("[admin]\ntoken = \"0123456789abcdef\"\n").unwrap();
+        assert_eq!(config.admin.token.as_deref(), Some("0123456789abcdef"));
+        validate(&config).unwrap();
+        assert_eq!(validate(&Config::default()).ok(), Some(()), "optional");
+
+        for (toml, needle) in [
+            ("[admin]\ntoken = \"short\"\n", "at least 16"),
+            ("[admin]\ntoken = \"0123456789 abcdef\"\n", "without spaces"),
+            ("[admin]\ntoken = \"0123456789abcdeé\"\n", "printable ASCII"),
+        ] {
+            let err = validate(&parse(toml).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("admin.token") && err.contains(needle), "{err}");
+        }
+        let err = parse("[admin]\ntokens = \"0123456789abcdef\"\n").unwrap_err();
+        assert!(err.to_string().contains("tokens"), "{err}");
+    }
+
+    #[test]
+    fn admin_is_no_api_key() {
+        let config = parse("[[keyvalues.apps]]\napi_key = \"admin\"\n").unwrap();
+        let err = validate(&config).unwrap_err().to_string();
+        assert!(err.contains("reserved"), "{err}");
+        let config = parse("[[keyvalues.apps]]\napi_key = \"administrator\"\n").unwrap();
+        validate(&config).unwrap();
+    }
+}

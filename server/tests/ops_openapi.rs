@@ -14,6 +14,7 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),
     ("/openapi.json", &["get"]),
+    ("/admin/checkpoint", &["post"]),
     ("/{apiKey}/key-values", &["post", "get"]),
     ("/{apiKey}/key-values/{id}", &["get", "put", "delete"]),
     ("/{apiKey}/login", &["post"]),

@@ -86,7 +86,10 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
 
 /// Reads the whole body (within the limit), then answers `ANSWER`.
 async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let status = match Limited::new(req.into_body(), BODY_BYTES_MAX).collect().await {
+    let status = match Limited::new(req.into_body(), BODY_BYTES_MAX)
+        .collect()
+        .await
+    {
         Ok(_) => StatusCode::OK,
         Err(e) if e.is::<LengthLimitError>() => StatusCode::PAYLOAD_TOO_LARGE,
         Err(_) => StatusCode::BAD_REQUEST,

@@ -43,7 +43,7 @@ pub enum Command {
     Dump(dump::DumpArgs),
     /// Bulk-import JSON lines (the dump format) into a data directory.
     Load(load::LoadArgs),
-    /// Write a consistent copy of a stopped server's data directory.
+    /// Write a consistent copy of a data directory: a stopped server's, or a running one's.
     Backup(backup::BackupArgs),
     /// Restore a backup into a data directory, then verify it.
     Restore(backup::RestoreArgs),

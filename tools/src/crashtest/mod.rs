@@ -219,9 +219,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 data_dir.display()
             );
             println!(
-                "reproduce: strata crashtest --stratad {} --seed {seed} --cycles {cycle} \
+                "reproduce: strata crashtest --stratad {} --seed {seed} --cycles {} \
                  --clients {} --kill-after-ms {}..{}",
                 args.stratad.display(),
+                cycle.max(1),
                 args.clients,
                 window.start(),
                 window.end()
