@@ -338,11 +338,8 @@ fn parse_frames(path: &Path, data: &[u8]) -> Result<Parsed> {
         let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
         if len > EDIT_BYTES_MAX {
-            return Err(Error::corruption(
-                path,
-                pos as u64,
-                format!("frame length {len} exceeds {EDIT_BYTES_MAX}"),
-            ));
+            let reason = format!("frame length {len} exceeds {EDIT_BYTES_MAX}");
+            break Some(torn_or_corrupt(path, data, pos, reason)?);
         }
         let end = FRAME_HEADER_BYTES + len;
         if rest.len() < end {
@@ -356,14 +353,8 @@ fn parse_frames(path: &Path, data: &[u8]) -> Result<Parsed> {
         hasher.update(&rest[0..4]);
         hasher.update(payload);
         if hasher.finalize() != crc {
-            if rest.len() == end {
-                break Some("checksum mismatch in the last frame".to_string());
-            }
-            return Err(Error::corruption(
-                path,
-                pos as u64,
-                "checksum mismatch in a frame before the end of the manifest",
-            ));
+            let reason = "checksum mismatch in the last frame".to_string();
+            break Some(torn_or_corrupt(path, data, pos, reason)?);
         }
         payloads.push((pos as u64, payload.to_vec()));
         pos += end;
@@ -373,6 +364,51 @@ fn parse_frames(path: &Path, data: &[u8]) -> Result<Parsed> {
         valid_bytes: pos as u64,
         torn,
     })
+}
+
+/// Most payload bytes [`torn_or_corrupt`] checksums while looking for an intact frame after
+/// damage. Past it the damage is called corruption: refusing to open is safe, dropping an
+/// intact edit is not.
+const RESYNC_CRC_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Decides whether damage found at `pos` is a torn last edit (returns the reason to report)
+/// or corruption (an `Err`).
+///
+/// Every edit is fsynced before the next one is appended, so only the last frame can be
+/// torn, and a tear may garble any of its bytes, its length field included. The damage is
+/// therefore a torn tail exactly when no intact frame (a plausible length and a matching
+/// checksum) starts anywhere after `pos` — the same rule the WAL uses.
+fn torn_or_corrupt(path: &Path, data: &[u8], pos: usize, reason: String) -> Result<String> {
+    let mut crc_budget = RESYNC_CRC_BYTES_MAX;
+    let mut candidate = pos + 1;
+    while candidate + FRAME_HEADER_BYTES <= data.len() {
+        let rest = &data[candidate..];
+        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        let end = FRAME_HEADER_BYTES.saturating_add(len);
+        if len <= EDIT_BYTES_MAX && end <= rest.len() {
+            if len > crc_budget {
+                return Err(Error::corruption(
+                    path,
+                    pos as u64,
+                    format!("{reason}, and too much data follows to tell a torn tail"),
+                ));
+            }
+            crc_budget -= len;
+            let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(&rest[0..4]);
+            hasher.update(&rest[FRAME_HEADER_BYTES..end]);
+            if hasher.finalize() == crc {
+                return Err(Error::corruption(
+                    path,
+                    pos as u64,
+                    format!("{reason}, in a frame before the end of the manifest"),
+                ));
+            }
+        }
+        candidate += 1;
+    }
+    Ok(reason)
 }
 
 /// What opening the manifest found besides the state.
@@ -422,47 +458,14 @@ impl Manifest {
     /// Opens the manifest `CURRENT` names, replays its edits, truncates a torn last frame
     /// and deletes leftover manifests from an interrupted switch.
     pub fn open(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestRecovery)> {
-        let current_path = dir.join(CURRENT_FILE);
-        let current = fs.read(&current_path)?;
-        let number = std::str::from_utf8(&current)
-            .ok()
-            .and_then(|s| s.strip_suffix('\n'))
-            .and_then(parse_manifest_file_name)
-            .ok_or_else(|| {
-                Error::corruption(&current_path, 0, "CURRENT does not name a manifest")
-            })?;
+        let number = current_manifest_number(fs.as_ref(), dir)?;
         let path = dir.join(manifest_file_name(number));
         let data = fs.read(&path)?;
-        let parsed = parse_frames(&path, &data)?;
-
-        let mut state = ManifestState::default();
-        for (i, (offset, payload)) in parsed.payloads.iter().enumerate() {
-            let (edit, is_snapshot) =
-                decode_edit(payload).map_err(|reason| Error::corruption(&path, *offset, reason))?;
-            if (i == 0) != is_snapshot {
-                let reason = if i == 0 {
-                    "first edit is not a snapshot edit"
-                } else {
-                    "snapshot edit after the first frame"
-                };
-                return Err(Error::corruption(&path, *offset, reason));
-            }
-            state
-                .apply(&edit)
-                .map_err(|reason| Error::corruption(&path, *offset, reason))?;
-        }
-        if parsed.payloads.is_empty() {
-            // CURRENT only ever names a manifest whose snapshot edit is synced.
-            return Err(Error::corruption(
-                &path,
-                0,
-                "manifest holds no snapshot edit",
-            ));
-        }
-        let truncated = match parsed.torn {
-            Some(reason) => {
-                let dropped = data.len() as u64 - parsed.valid_bytes;
-                fs.truncate(&path, parsed.valid_bytes)?;
+        let log = decode_manifest(&path, &data)?;
+        let truncated = match log.torn {
+            Some((valid_bytes, reason)) => {
+                let dropped = data.len() as u64 - valid_bytes;
+                fs.truncate(&path, valid_bytes)?;
                 Some((dropped, reason))
             }
             None => None,
@@ -470,9 +473,10 @@ impl Manifest {
         remove_stale_manifests(fs.as_ref(), dir, number)?;
         let file = fs.open_append(&path)?;
         let recovery = ManifestRecovery {
-            edits: parsed.payloads.len(),
+            edits: log.edits.len(),
             truncated,
         };
+        let state = log.state;
         let manifest = Manifest {
             fs: Arc::clone(fs),
             dir: dir.to_path_buf(),
@@ -632,14 +636,19 @@ pub struct ManifestLog {
 
 /// The path of the manifest `CURRENT` names in `dir`. Reads only.
 pub fn current_manifest_path(fs: &dyn FileSystem, dir: &Path) -> Result<PathBuf> {
+    let number = current_manifest_number(fs, dir)?;
+    Ok(dir.join(manifest_file_name(number)))
+}
+
+/// The number of the manifest `CURRENT` names in `dir`. Reads only.
+fn current_manifest_number(fs: &dyn FileSystem, dir: &Path) -> Result<u64> {
     let current_path = dir.join(CURRENT_FILE);
     let current = fs.read(&current_path)?;
-    let number = std::str::from_utf8(&current)
+    std::str::from_utf8(&current)
         .ok()
         .and_then(|s| s.strip_suffix('\n'))
         .and_then(parse_manifest_file_name)
-        .ok_or_else(|| Error::corruption(&current_path, 0, "CURRENT does not name a manifest"))?;
-    Ok(dir.join(manifest_file_name(number)))
+        .ok_or_else(|| Error::corruption(&current_path, 0, "CURRENT does not name a manifest"))
 }
 
 /// True if `name` is a manifest file name (`MANIFEST-` and at least 6 digits).
@@ -674,6 +683,7 @@ pub fn decode_manifest(path: &Path, data: &[u8]) -> Result<ManifestLog> {
         });
     }
     if edits.is_empty() {
+        // CURRENT only ever names a manifest whose snapshot edit is synced.
         return Err(Error::corruption(
             path,
             0,

@@ -646,34 +646,13 @@ pub fn replay(
     min_segment_id: u64,
     apply: &mut dyn FnMut(Vec<Record>) -> Result<()>,
 ) -> Result<RecoveryReport> {
-    let ids: Vec<u64> = list_segments(fs, dir)?
-        .into_iter()
-        .filter(|&id| id >= min_segment_id)
-        .collect();
-    let mut report = RecoveryReport::default();
-    let mut last_seqno = None;
-    for (i, &segment_id) in ids.iter().enumerate() {
-        let is_last = i + 1 == ids.len();
-        let path = segment_path(dir, segment_id);
-        let data = fs.read(&path)?;
-        report.segments += 1;
-        let Some(damage) = replay_segment(&data, &mut last_seqno, &mut report.records, apply)?
-        else {
-            continue;
-        };
-        if !(is_last && damage.torn_shaped) {
-            return Err(Error::corruption(path, damage.offset as u64, damage.reason));
+    let report = scan(fs, dir, min_segment_id, apply)?;
+    // `scan` reports a torn tail only in the last segment and stops after it, so cutting it
+    // now, after every batch was applied, matches cutting it during the walk.
+    if let Some(tail) = &report.truncated {
+        if tail.dropped_bytes > 0 {
+            fs.truncate(&segment_path(dir, tail.segment_id), tail.offset)?;
         }
-        let dropped_bytes = (data.len() - damage.offset) as u64;
-        if dropped_bytes > 0 {
-            fs.truncate(&path, damage.offset as u64)?;
-        }
-        report.truncated = Some(TruncatedTail {
-            segment_id,
-            offset: damage.offset as u64,
-            dropped_bytes,
-            reason: damage.reason,
-        });
     }
     Ok(report)
 }

@@ -82,7 +82,10 @@ pub fn wal_decode_batch(data: &[u8]) {
     assert!(!records.is_empty(), "a decoded batch holds a record");
     let mut encoded = Vec::with_capacity(data.len());
     wal::encode_batch(&records, &mut encoded);
-    assert_eq!(encoded, data, "decode_batch accepted a non-canonical encoding");
+    assert_eq!(
+        encoded, data,
+        "decode_batch accepted a non-canonical encoding"
+    );
 }
 
 /// Recomputes the CRC of every complete frame of a segment (header assumed present).
@@ -221,7 +224,10 @@ pub fn wal_replay(data: &[u8]) {
 
     let (again, records_again) = replay_checked(&fs, dir, min_segment_id)
         .unwrap_or_else(|e| panic!("replaying a recovered log failed: {e}"));
-    assert_eq!(records_again, records, "a second replay sees the same records");
+    assert_eq!(
+        records_again, records,
+        "a second replay sees the same records"
+    );
     if let Some(t) = &again.truncated {
         assert_eq!(
             t.dropped_bytes, 0,
@@ -343,7 +349,12 @@ fn repair_table(file: &mut [u8]) {
     };
     repair_block_crc(&mut file[footer_at..]);
     let handles: Vec<BlockHandle> = (0..3)
-        .filter_map(|i| handle_at(file, footer_at + i * strata_engine::table::BLOCK_HANDLE_BYTES))
+        .filter_map(|i| {
+            handle_at(
+                file,
+                footer_at + i * strata_engine::table::BLOCK_HANDLE_BYTES,
+            )
+        })
         .collect();
     for &h in &handles {
         repair_handle(file, h);
@@ -464,7 +475,9 @@ pub fn table(data: &[u8]) {
         absent.push(0);
         if records.iter().all(|x| x.key[..] != absent[..]) {
             assert_eq!(
-                table.get(&absent, u64::MAX).expect("get on a verified table"),
+                table
+                    .get(&absent, u64::MAX)
+                    .expect("get on a verified table"),
                 None,
                 "found a key that is not in the table"
             );
@@ -506,7 +519,10 @@ fn repair_manifest_frames(data: &mut [u8]) {
 /// The files a `manifest` input describes: (`CURRENT`, the manifest).
 pub fn manifest_files(flags: u8, rest: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (current, manifest) = if flags & FLAG_MANIFEST_RAW_CURRENT != 0 {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         (rest[..end].to_vec(), &rest[end..])
     } else {
         (format!("{MANIFEST_NAME}\n").into_bytes(), rest)
@@ -546,7 +562,10 @@ pub fn manifest(data: &[u8]) {
         Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => return assert_corruption(&e, "Manifest::open"),
     };
-    assert!(recovery.edits >= 1, "an opened manifest holds its snapshot edit");
+    assert!(
+        recovery.edits >= 1,
+        "an opened manifest holds its snapshot edit"
+    );
     let live = format!("MANIFEST-{:06}", manifest.number());
     let names = memfs.list(dir).expect("list");
     assert!(
@@ -593,7 +612,11 @@ pub fn manifest(data: &[u8]) {
     let expected = manifest.state().clone();
     assert!(expected.tables.contains_key(&id));
     drop(manifest);
-    let (reopened, _) = Manifest::open(&fs, dir)
-        .unwrap_or_else(|e| panic!("reopening after an edit failed: {e}"));
-    assert_eq!(reopened.state(), &expected, "the logged edit did not survive");
+    let (reopened, _) =
+        Manifest::open(&fs, dir).unwrap_or_else(|e| panic!("reopening after an edit failed: {e}"));
+    assert_eq!(
+        reopened.state(),
+        &expected,
+        "the logged edit did not survive"
+    );
 }

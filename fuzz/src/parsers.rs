@@ -5,7 +5,9 @@
 
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::HeaderMap;
-use strata_server::dialects::app_keys::input::{self, NAME_CHARS_MAX, PAGE_LIMIT_MAX, PAGE_OFFSET_MAX};
+use strata_server::dialects::app_keys::input::{
+    self, NAME_CHARS_MAX, PAGE_LIMIT_MAX, PAGE_OFFSET_MAX,
+};
 use strata_server::dialects::keystore;
 use strata_server::http;
 
@@ -42,7 +44,10 @@ pub fn server_parse(data: &[u8]) {
         }
         5 => {
             if keystore::validate_key(&text).is_ok() {
-                assert!(text.len() <= 128 && text.is_ascii(), "accepted key {text:?}");
+                assert!(
+                    text.len() <= 128 && text.is_ascii(),
+                    "accepted key {text:?}"
+                );
                 assert!(!text.starts_with("admin"), "accepted key {text:?}");
             }
         }

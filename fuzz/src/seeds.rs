@@ -129,9 +129,16 @@ fn table_file(records: &[Record], opts: TableOptions) -> Vec<u8> {
 /// Records in internal-key order: several versions of a key, tombstones, expiring entries.
 fn table_records() -> Vec<Record> {
     let mut records = Vec::new();
-    for (i, key) in [&b"apple"[..], b"apricot", b"banana", b"band", b"bandana", b"cherry"]
-        .iter()
-        .enumerate()
+    for (i, key) in [
+        &b"apple"[..],
+        b"apricot",
+        b"banana",
+        b"band",
+        b"bandana",
+        b"cherry",
+    ]
+    .iter()
+    .enumerate()
     {
         let base = 100 - i as u64 * 10;
         records.push(record(base, Kind::Put, key, b"newest", 0));
@@ -176,7 +183,11 @@ fn table_seeds() -> Vec<Seed> {
         seed("table", "one_block", with_flags(0, &one_block)),
         seed("table", "single_record", with_flags(0, &single)),
         seed("table", "empty", with_flags(0, &empty)),
-        seed("table_block", "restarts_every_2", with_flags(0, &block_bytes)),
+        seed(
+            "table_block",
+            "restarts_every_2",
+            with_flags(0, &block_bytes),
+        ),
         seed(
             "table_block",
             "restarts_every_2_repair",
@@ -356,7 +367,9 @@ fn app_keys_seeds() -> Vec<Seed> {
     ]);
     let bad = requests(&[
         "GET /v2/application-keys",
-        &format!("POST /v2/application-keys\n{auth}\n{JSON}\n\n{{\"data\":{{\"type\":\"other\"}}}}"),
+        &format!(
+            "POST /v2/application-keys\n{auth}\n{JSON}\n\n{{\"data\":{{\"type\":\"other\"}}}}"
+        ),
         &format!("GET /v2/application-keys?page[limit]=1000\n{auth}"),
         &format!("POST /oauth/access_token\n{FORM}\n\ngrant_type=password"),
     ]);
@@ -419,7 +432,10 @@ fn server_parse_seeds() -> Vec<Seed> {
         seed(
             "server_parse",
             "app_keys_token_form",
-            with_flags(3, b"grant_type=client_credentials&client_id=a&client_secret=b"),
+            with_flags(
+                3,
+                b"grant_type=client_credentials&client_id=a&client_secret=b",
+            ),
         ),
         seed(
             "server_parse",

@@ -232,7 +232,11 @@ async fn call(state: &Arc<AppState>, dialect: Dialect, req: Req) -> Resp {
 }
 
 /// Answers `req` and returns the status and body.
-async fn answer(state: &Arc<AppState>, dialect: Dialect, req: Req) -> (StatusCode, HeaderMap, Bytes) {
+async fn answer(
+    state: &Arc<AppState>,
+    dialect: Dialect,
+    req: Req,
+) -> (StatusCode, HeaderMap, Bytes) {
     let resp = call(state, dialect, req).await;
     let (parts, body) = resp.into_parts();
     let body = match body.collect().await {
@@ -499,7 +503,10 @@ mod tests {
         let mut vars = Vars::default();
         vars.set("token", "T".into());
         vars.capture(br#"{"data":{"id":"abc","client_secret":"s"}}"#);
-        assert_eq!(vars.apply(b"{token}/{id}/{client_secret}/{nope}"), b"T/abc/s/{nope}");
+        assert_eq!(
+            vars.apply(b"{token}/{id}/{client_secret}/{nope}"),
+            b"T/abc/s/{nope}"
+        );
         assert_eq!(split_requests(b"a\n~~~\nb").len(), 2);
     }
 }

@@ -30,14 +30,21 @@ fn seed<'a>(all: &'a [Seed], target: &str, name: &str) -> &'a [u8] {
 fn seeds_are_committed() {
     let write = std::env::var_os("STRATA_FUZZ_WRITE_SEEDS").is_some();
     for s in seeds::all() {
-        assert!(TARGETS.contains(&s.target), "seed for unknown target {}", s.target);
+        assert!(
+            TARGETS.contains(&s.target),
+            "seed for unknown target {}",
+            s.target
+        );
         let path = corpus_dir(s.target).join(s.name);
         if write {
             std::fs::create_dir_all(corpus_dir(s.target)).expect("mkdir corpus");
             std::fs::write(&path, &s.bytes).expect("write seed");
         } else {
             let committed = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!("{}: {e}; regenerate with STRATA_FUZZ_WRITE_SEEDS=1", path.display())
+                panic!(
+                    "{}: {e}; regenerate with STRATA_FUZZ_WRITE_SEEDS=1",
+                    path.display()
+                )
             });
             assert!(
                 committed == s.bytes,
@@ -78,13 +85,20 @@ fn request_seeds_succeed_where_they_should() {
         ("app_keys_request", Dialect::AppKeys),
         ("voximplant_request", Dialect::Voximplant),
     ] {
-        let crud = if dialect == Dialect::Voximplant { "methods" } else { "crud" };
+        let crud = if dialect == Dialect::Voximplant {
+            "methods"
+        } else {
+            "crud"
+        };
         let statuses = server::run(dialect, seed(&all, target, crud));
         assert!(
             statuses.iter().all(|s| s.is_success()),
             "{target}/{crud}: {statuses:?}"
         );
-        assert_eq!(statuses.len(), server::split_requests(seed(&all, target, crud)).len());
+        assert_eq!(
+            statuses.len(),
+            server::split_requests(seed(&all, target, crud)).len()
+        );
         let refusals = server::run(dialect, seed(&all, target, "refusals"));
         assert!(
             refusals.iter().all(|s| s.is_client_error()),
@@ -97,8 +111,14 @@ fn request_seeds_succeed_where_they_should() {
 #[test]
 fn corrupted_engine_seeds_never_break_a_target() {
     for s in seeds::all() {
-        if !["wal_decode_batch", "wal_replay", "table_block", "table", "manifest"]
-            .contains(&s.target)
+        if ![
+            "wal_decode_batch",
+            "wal_replay",
+            "table_block",
+            "table",
+            "manifest",
+        ]
+        .contains(&s.target)
         {
             continue;
         }

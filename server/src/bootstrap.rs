@@ -32,9 +32,8 @@ use strata_engine::db::LOCK_FILE;
 use strata_engine::manifest::{self, CURRENT_FILE};
 
 use crate::config::{
-    AdminConfig, AppKeysConfig, AppKeysStore, Config, KeyValuesApp, KeyValuesUser,
-    KeystoreConfig, KeystoreUser, VoximplantAccount, VoximplantApplication, VoximplantConfig,
-    VoximplantKey,
+    AdminConfig, AppKeysConfig, AppKeysStore, Config, KeyValuesApp, KeyValuesUser, KeystoreConfig,
+    KeystoreUser, VoximplantAccount, VoximplantApplication, VoximplantConfig, VoximplantKey,
 };
 
 /// Generated credentials, in the data directory.
@@ -579,7 +578,10 @@ mod tests {
         fs::create_dir(from.path().join("wal")).unwrap();
 
         let copied = copy_side_files(from.path(), to.path()).unwrap();
-        assert_eq!(copied, vec![CREDENTIALS_FILE.to_owned(), "notes.txt".into()]);
+        assert_eq!(
+            copied,
+            vec![CREDENTIALS_FILE.to_owned(), "notes.txt".into()]
+        );
         let copy = to.path().join(CREDENTIALS_FILE);
         assert_eq!(fs::read(&copy).unwrap(), b"[admin]\n");
         assert_eq!(

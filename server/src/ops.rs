@@ -318,7 +318,9 @@ fn write_checkpoint(
 fn resolve_existing_prefix(path: &Path) -> PathBuf {
     for ancestor in path.ancestors() {
         if let Ok(real) = fs::canonicalize(ancestor) {
-            let rest = path.strip_prefix(ancestor).expect("an ancestor is a prefix");
+            let rest = path
+                .strip_prefix(ancestor)
+                .expect("an ancestor is a prefix");
             return real.join(rest);
         }
     }

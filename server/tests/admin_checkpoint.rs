@@ -38,7 +38,12 @@ async fn put_key(srv: &TestServer, key: &str, n: u64) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
 }
 
 /// `data.data.n` of a key, or `None` on a 404.
@@ -129,7 +134,12 @@ async fn the_endpoint_needs_the_admin_token() {
     let srv = TestServer::start(CONFIG).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("checkpoint");
-    for token in [None, Some("wrong-admin-token-0123"), Some(KS_TOKEN), Some("")] {
+    for token in [
+        None,
+        Some("wrong-admin-token-0123"),
+        Some(KS_TOKEN),
+        Some(""),
+    ] {
         let (status, body) = checkpoint(&srv, token, dir_body(&out)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
         assert_eq!(body["message"], "missing or invalid admin token");
@@ -168,7 +178,10 @@ account_id = 1001
     )
     .await;
     let token = srv.config().admin.token.clone().expect("a generated token");
-    assert_eq!(srv.generated_credentials().admin.unwrap().token, Some(token.clone()));
+    assert_eq!(
+        srv.generated_credentials().admin.unwrap().token,
+        Some(token.clone())
+    );
     let dir = tempfile::tempdir().unwrap();
     let (status, body) = checkpoint(&srv, Some(&token), dir_body(&dir.path().join("c"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -201,7 +214,10 @@ async fn bad_targets_and_bodies_are_refused_untouched() {
         (json!({"dir": "relative/backup"}), "absolute"),
         (dir_body(&full), "not empty"),
         (dir_body(&file), "not a directory"),
-        (dir_body(&srv.data_dir().join("inside")), "inside the data directory"),
+        (
+            dir_body(&srv.data_dir().join("inside")),
+            "inside the data directory",
+        ),
         (
             json!({"dir": format!("{}/../x", dir.path().display())}),
             "..",

@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use strata_engine::{Entry, Op};
 use subtle::ConstantTimeEq;
 
+use super::common;
 use crate::config::{Config, KeystoreUser};
 use crate::http::{self, Req, Resp};
 use crate::keyspace::{self, Dialect};
@@ -382,30 +383,22 @@ fn list(state: &AppState, tenant: Tenant<'_>, query: &str) -> Result<Resp, ApiEr
     let prefix = keyspace::prefix(Dialect::KeyStore, tenant.workspace, TABLE_ITEMS);
     let skip = (params.page - 1).saturating_mul(params.limit);
 
-    // One snapshot, walked in chunks: a consistent view without holding every entry at once.
-    let snapshot = state.db.snapshot();
-    let mut total = 0usize;
+    let mut seen = 0usize;
     let mut page_entries: Vec<Entry> = Vec::with_capacity(params.limit);
-    let mut after: Option<Bytes> = None;
-    'scan: loop {
-        let chunk = snapshot
-            .scan_prefix(&prefix, after.as_deref(), LIST_SCAN_CHUNK_ENTRIES)
-            .map_err(engine_error)?;
-        let chunk_len = chunk.len();
-        after = chunk.last().map(|e| e.key.clone());
-        for entry in chunk {
-            if total >= skip && page_entries.len() < params.limit {
+    let total = common::scan_prefix_bounded(
+        &state.db.snapshot(),
+        &prefix,
+        LIST_SCAN_CHUNK_ENTRIES,
+        LIST_SCAN_ENTRIES_MAX,
+        engine_error,
+        |entry| {
+            if seen >= skip && page_entries.len() < params.limit {
                 page_entries.push(entry);
             }
-            total += 1;
-            if total >= LIST_SCAN_ENTRIES_MAX {
-                break 'scan;
-            }
-        }
-        if chunk_len < LIST_SCAN_CHUNK_ENTRIES {
-            break;
-        }
-    }
+            seen += 1;
+            Ok(())
+        },
+    )?;
 
     let mut items = Vec::with_capacity(page_entries.len());
     for entry in &page_entries {
@@ -461,15 +454,7 @@ struct RawBody<'a> {
 
 impl<'a> RawBody<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, ApiError> {
-        // Structs also deserialize from JSON arrays; the vendor's body is an object only.
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') {
-            return Err(ApiError::malformed(
-                "The request body must be a JSON object",
-            ));
-        }
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::malformed(format!("The request body is not valid JSON: {e}")))
+        common::json_object_body(body).map_err(ApiError::malformed)
     }
 
     fn data(&self) -> Result<&'a RawValue, ApiError> {

@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use strata_engine::{Op, WriteBatch};
 use subtle::ConstantTimeEq;
 
+use super::common;
 use crate::config::{Config, KeyValuesApp, KeyValuesUser};
 use crate::http::{self, Req, Resp};
 use crate::keyspace::{self, Dialect};
@@ -637,32 +638,23 @@ fn list(ctx: Ctx<'_>, raw_query: &str) -> Result<Resp, ApiError> {
         )
     })?;
     let prefix = keyspace::prefix(Dialect::KeyValues, &ctx.app.api_key, TABLE_ITEMS);
-    let snapshot = ctx.state.db.snapshot();
     let mut selection = PageSelection::new(&query);
-    let mut scanned = 0usize;
-    let mut after: Option<bytes::Bytes> = None;
-    'scan: loop {
-        let chunk = snapshot
-            .scan_prefix(&prefix, after.as_deref(), LIST_SCAN_CHUNK_ITEMS)
-            .map_err(engine_error)?;
-        let chunk_len = chunk.len();
-        after = chunk.last().map(|e| e.key.clone());
-        for entry in &chunk {
+    common::scan_prefix_bounded(
+        &ctx.state.db.snapshot(),
+        &prefix,
+        LIST_SCAN_CHUNK_ITEMS,
+        LIST_SCAN_ITEMS_MAX,
+        engine_error,
+        |entry| {
             let id = std::str::from_utf8(&entry.key[prefix.len()..])
                 .map_err(|_| ApiError::corrupt("item id is not UTF-8"))?;
             let item = StoredItem::decode(&entry.value).map_err(ApiError::corrupt)?;
             if query.matches(&item) {
                 selection.offer(ListedItem::new(id, &item));
             }
-            scanned += 1;
-            if scanned >= LIST_SCAN_ITEMS_MAX {
-                break 'scan;
-            }
-        }
-        if chunk_len < LIST_SCAN_CHUNK_ITEMS {
-            break;
-        }
-    }
+            Ok(())
+        },
+    )?;
     let total = selection.total;
     let page_items = selection.into_page();
     let hrefs: Vec<String> = page_items.iter().map(|i| ctx.item_href(&i.id)).collect();
@@ -714,14 +706,7 @@ impl ItemInput {
             #[serde(borrow, default)]
             value: Option<&'a RawValue>,
         }
-        // Structs also deserialize from JSON arrays; the body must be an object.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::malformed(
-                "The request body must be a JSON object".into(),
-            ));
-        }
-        let raw: RawBody<'_> = serde_json::from_slice(body)
-            .map_err(|e| ApiError::malformed(format!("The request body is not valid JSON: {e}")))?;
+        let raw: RawBody<'_> = common::json_object_body(body).map_err(ApiError::malformed)?;
         let string = |raw: Option<&RawValue>, name: &str| -> Result<Option<String>, ApiError> {
             raw.map(|r| {
                 serde_json::from_str::<String>(r.get())

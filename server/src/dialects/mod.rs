@@ -3,6 +3,7 @@
 //! files: storage is the engine's business.
 
 pub mod app_keys;
+mod common;
 pub mod keystore;
 pub mod keyvalues;
 pub mod voximplant;

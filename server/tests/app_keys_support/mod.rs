@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::TestServer;
+pub use crate::common::{Api, Resp};
 
 /// Two stores with different budgets.
 pub const CONFIG: &str = r#"
@@ -25,51 +25,8 @@ client_secret = "admin-secret-2"
 pub const ADMIN_1: (&str, &str) = ("admin-client", "admin-secret");
 pub const ADMIN_2: (&str, &str) = ("admin-client-2", "admin-secret-2");
 
-/// A response: status, headers and the JSON body (`Value::Null` when empty).
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-/// A client for one test server.
-#[derive(Clone)]
-pub struct Api {
-    pub http: reqwest::Client,
-    pub base: String,
-}
-
+// Dialect helpers on the shared client.
 impl Api {
-    pub fn new(srv: &TestServer) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: srv.base.clone(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let resp = req.send().await.expect("request reaches the server");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("body is JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-            })
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
     /// `POST /oauth/access_token` with a form body.
     pub async fn token_request(&self, form: &str) -> Resp {
         self.send(

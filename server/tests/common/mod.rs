@@ -125,6 +125,75 @@ pub fn settings(dir: &Path, config_toml: &str) -> Settings {
     }
 }
 
+/// A response: status, headers and the JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// A client for one test server whose answers are JSON. The dialects' support modules add
+/// their own helpers to it (`impl Api` there; each test binary includes one of them).
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(srv: &TestServer) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: srv.base.clone(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends `req` and reads the answer; panics if the body is neither empty nor JSON.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let resp = req.send().await.expect("request reaches the server");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("body is JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends `method path` with `Authorization: Bearer token` (if any) and a raw JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        self.send(req).await
+    }
+}
+
 /// A reqwest client that does not pool connections across tests' servers.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

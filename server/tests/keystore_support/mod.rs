@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::common::TestServer;
+pub use crate::common::{Api, Resp};
 
 /// Alice and Bob share workspace `ws-one`; Carol is alone in `ws-two`.
 pub const CONFIG: &str = r#"
@@ -32,59 +32,8 @@ pub const ALICE_ID: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
 pub const BOB_ID: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
 pub const CAROL_ID: &str = "cccccccccccccccccccccccc";
 
-/// A response: status, headers and the JSON body.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-/// A client for one test server.
-#[derive(Clone)]
-pub struct Api {
-    pub http: reqwest::Client,
-    pub base: String,
-}
-
+// Dialect helpers on the shared client.
 impl Api {
-    pub fn new(srv: &TestServer) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: srv.base.clone(),
-        }
-    }
-
-    /// Sends `method path` with `Authorization: Bearer token` (if any) and a raw JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> Resp {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        let resp = req.send().await.expect("request reaches the server");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("body is JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
     pub async fn create(&self, token: &str, body: &str) -> Resp {
         self.call(Method::POST, "/v1/key-store/", Some(token), Some(body))
             .await

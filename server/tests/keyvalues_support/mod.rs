@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::common::TestServer;
+pub use crate::common::{Api, Resp};
 
 /// App `demo` has alice (plain password) and hatter (argon2 hash of "teaparty");
 /// app `other` has bob.
@@ -40,72 +40,8 @@ pub fn config() -> String {
     )
 }
 
-/// A response: status, headers and the JSON body (`Value::Null` when empty).
-#[derive(Debug)]
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-/// A client for one test server.
-#[derive(Clone)]
-pub struct Api {
-    pub http: reqwest::Client,
-    pub base: String,
-}
-
+// Dialect helpers on the shared client.
 impl Api {
-    pub fn new(srv: &TestServer) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: srv.base.clone(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let resp = req.send().await.expect("request reaches the server");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("body is JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-            })
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// Sends `method path` with `Authorization: Bearer token` (if any) and a raw JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> Resp {
-        let mut req = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        self.send(req).await
-    }
-
     /// `POST /{app}/login` with a form body, as the Baasic SDK sends it.
     pub async fn login_form(&self, app: &str, form: &str) -> Resp {
         self.send(

@@ -129,7 +129,9 @@ pub struct Vox {
 
 pub type Answer = (StatusCode, Value);
 
-async fn answer(resp: reqwest::Response) -> Answer {
+/// Sends `req` and reads the answer, which must be JSON.
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.unwrap();
     let status = resp.status();
     let content_type = resp
         .headers()
@@ -173,30 +175,26 @@ impl Vox {
 
     /// `POST /platform_api/{method}` with a form body.
     pub async fn call(&self, token: &str, method: &str, params: &[(&str, &str)]) -> Answer {
-        let resp = self
-            .http
-            .post(self.srv.url(&format!("/platform_api/{method}")))
-            .bearer_auth(token)
-            .form(params)
-            .send()
-            .await
-            .unwrap();
-        answer(resp).await
+        answer(
+            self.http
+                .post(self.srv.url(&format!("/platform_api/{method}")))
+                .bearer_auth(token)
+                .form(params),
+        )
+        .await
     }
 
     /// What the official Python SDK does: `POST /platform_api`, form body with `cmd`.
     pub async fn cmd(&self, token: &str, method: &str, params: &[(&str, &str)]) -> Answer {
         let mut form: Vec<(&str, &str)> = params.to_vec();
         form.push(("cmd", method));
-        let resp = self
-            .http
-            .post(self.srv.url("/platform_api"))
-            .bearer_auth(token)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        answer(resp).await
+        answer(
+            self.http
+                .post(self.srv.url("/platform_api"))
+                .bearer_auth(token)
+                .form(&form),
+        )
+        .await
     }
 
     /// `http_method path?params` with no body.
@@ -207,15 +205,13 @@ impl Vox {
         token: &str,
         params: &[(&str, &str)],
     ) -> Answer {
-        let resp = self
-            .http
-            .request(http_method, self.srv.url(path))
-            .bearer_auth(token)
-            .query(params)
-            .send()
-            .await
-            .unwrap();
-        answer(resp).await
+        answer(
+            self.http
+                .request(http_method, self.srv.url(path))
+                .bearer_auth(token)
+                .query(params),
+        )
+        .await
     }
 
     /// `POST path` with a multipart/form-data body (as the Node SDK sends).
@@ -224,15 +220,13 @@ impl Vox {
         for (k, v) in params {
             form = form.text(k.to_string(), v.to_string());
         }
-        let resp = self
-            .http
-            .post(self.srv.url(path))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        answer(resp).await
+        answer(
+            self.http
+                .post(self.srv.url(path))
+                .bearer_auth(token)
+                .multipart(form),
+        )
+        .await
     }
 
     /// `SetKeyValueItem` in application A1 as account A; asserts success.

@@ -163,7 +163,10 @@ fn print_summary(source: &str, out: &Path, checkpoint: &Checkpoint, side_files: 
 fn backup_offline(data_dir: &Path, out: &Path, no_verify: bool) -> anyhow::Result<Outcome> {
     require_data_dir(data_dir)?;
     if out.exists() && !is_empty_dir(out)? {
-        bail!("{} is not empty: back up into a new directory", out.display());
+        bail!(
+            "{} is not empty: back up into a new directory",
+            out.display()
+        );
     }
     let db = open_offline(data_dir, Options::default())?;
     let checkpoint = db
