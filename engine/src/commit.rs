@@ -131,7 +131,11 @@ fn check_batch(
 /// because `io::Error` is not).
 pub fn error_copy(e: &Error) -> Error {
     match e {
-        Error::Io(io) => Error::Io(io::Error::new(io.kind(), io.to_string())),
+        // Keep the errno when there is one, so callers can tell EIO from ENOSPC.
+        Error::Io(io) => Error::Io(match io.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(io.kind(), io.to_string()),
+        }),
         Error::Corruption {
             path,
             offset,
@@ -294,6 +298,20 @@ mod tests {
     use super::*;
     use crate::batch::Op;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn error_copy_keeps_the_errno_of_io_errors() {
+        let enospc = Error::Io(io::Error::from_raw_os_error(libc::ENOSPC));
+        match error_copy(&enospc) {
+            Error::Io(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC)),
+            other => panic!("expected Io, got {other:?}"),
+        }
+        let custom = Error::Io(io::Error::other("boom"));
+        match error_copy(&custom) {
+            Error::Io(e) => assert_eq!(e.to_string(), "boom"),
+            other => panic!("expected Io, got {other:?}"),
+        }
+    }
 
     fn entry(key: &str, value: &str, seqno: u64) -> Entry {
         Entry {

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 
 pub use crate::common::{Api, Resp};
 
