@@ -4,7 +4,7 @@
 //! Leveled: L0 holds flushed memtables (may overlap, newest first); L1.. are sorted,
 //! non-overlapping runs whose target sizes grow by `level_multiplier`. For any key, a
 //! version in a shallower level is newer than every version in a deeper level; every
-//! choice below keeps that true. See docs/design/compaction.md for the amplification
+//! choice below keeps that true. See docs/design.md (section "compaction") for the amplification
 //! argument, why the TTL sweep terminates and why the bottommost GC rule is correct.
 //!
 //! The policy works on [`TableSummary`]s (id + metadata), so it is testable without files:

@@ -16,7 +16,7 @@
 //! mutex only to clone an `Arc<View>` (memtables + version) together with the visible seqno.
 //! Flush and compaction install their results with a manifest edit under the `manifest`
 //! mutex, and swap the view while still holding it, so views change in edit order. See
-//! `docs/design/core.md` for the durability argument and the invariants.
+//! `docs/design.md (section "core")` for the durability argument and the invariants.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Write-ahead log: segment files of length+CRC32-framed records, one record per write batch.
 //!
-//! See `docs/design/wal.md` for the byte layout and the torn-tail rule. Group commit (many
+//! See `docs/design.md (section "wal")` for the byte layout and the torn-tail rule. Group commit (many
 //! writers, one write + one fsync) is orchestrated by `db.rs`; this module provides the
 //! segment writer, the batch codec and recovery.
 //!
@@ -412,7 +412,7 @@ struct Damage {
     offset: usize,
     reason: String,
     /// Looks like an interrupted write at the end of the file (the torn-tail rule of
-    /// `docs/design/wal.md`); whether it may be cut also depends on the segment being last.
+    /// `docs/design.md (section "wal")`); whether it may be cut also depends on the segment being last.
     torn_shaped: bool,
 }
 
@@ -634,7 +634,7 @@ fn replay_segment(
 /// decoded batch. A torn or corrupt tail of the **last** segment is truncated and reported;
 /// damage anywhere else is `Error::Corruption`.
 ///
-/// Torn-tail rule (`docs/design/wal.md`): damage is cut off as a torn tail only if it is in
+/// Torn-tail rule (`docs/design.md (section "wal")`): damage is cut off as a torn tail only if it is in
 /// the last segment, reaches the end of the file (the frame is incomplete, its declared end is
 /// exactly EOF, or only zeros follow its start), could come from an interrupted write (its
 /// checksum fails: a checksummed record that does not decode or breaks the seqno order is

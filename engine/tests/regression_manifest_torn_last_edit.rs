@@ -11,7 +11,7 @@
 //!   nothing valid follows it.
 //!
 //! Both are torn tails — each edit is synced before the next is appended, so only the last
-//! frame can be torn — and must be truncated like the WAL's (`docs/design/wal.md`): damage
+//! frame can be torn — and must be truncated like the WAL's (`docs/design.md (section "wal")`): damage
 //! with no valid frame after it. A damaged frame followed by a valid one stays corruption.
 
 mod support;

@@ -1,6 +1,6 @@
 //! Tables (SSTables): immutable sorted files read through memmap2.
 //!
-//! Layout (see `docs/design/table.md`): data blocks (prefix-compressed keys, restart points,
+//! Layout (see `docs/design.md (section "table")`): data blocks (prefix-compressed keys, restart points,
 //! CRC32 each) · bloom filter block · meta block · index block · fixed-size footer
 //! (block handles, format version, magic, CRC).
 //!

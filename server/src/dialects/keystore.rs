@@ -8,7 +8,7 @@
 //! (a fresh entry, `createdBy` = caller), `createOrUpdate` → read, then `Update` guarded by the
 //! read's seqno (or `Insert` if absent) so the original `createdBy` survives concurrent upserts.
 //!
-//! Decisions where the vendor is silent are documented in `docs/api/keystore.md`.
+//! Decisions where the vendor is silent are documented in `docs/api.md (section "keystore")`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ const ITEM_FORMAT_V1: u8 = 1;
 /// The reserved prefix keys may not start with (`(?!admin)` in the vendor's pattern).
 const RESERVED_KEY_PREFIX: &str = "admin";
 
-/// Error codes of `{"status":false,"error":{"code","message"}}` (see `docs/api/keystore.md`).
+/// Error codes of `{"status":false,"error":{"code","message"}}` (see `docs/api.md (section "keystore")`).
 pub mod code {
     /// 404: the key does not exist (vendor code).
     pub const ENTITY_NOT_FOUND: u32 = 3001;

@@ -8,7 +8,7 @@
 //!   themselves (the engine never returns an expired entry and compaction drops it).
 //!
 //! An item and its index entry always change in one batch, so they never disagree.
-//! Decisions where the vendor is silent are documented in `docs/api/keyvalues.md`.
+//! Decisions where the vendor is silent are documented in `docs/api.md (section "keyvalues")`.
 
 mod codec;
 mod query;
@@ -71,7 +71,7 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// `errorCode` values of `{message, error, errorCode, details}` (see `docs/api/keyvalues.md`).
+/// `errorCode` values of `{message, error, errorCode, details}` (see `docs/api.md (section "keyvalues")`).
 pub mod code {
     /// 400: the body is not a JSON object (or not a form, for login).
     pub const MALFORMED_BODY: u32 = 4000;

@@ -1,4 +1,4 @@
-//! Voximplant-style key-value storage (CONTRACT §4.4, seed 003; `docs/api/voximplant.md`).
+//! Voximplant-style key-value storage (CONTRACT §4.4, seed 003; `docs/api.md (section "voximplant")`).
 //!
 //! Addressing: `GET|POST /platform_api/{Method}` (a trailing slash is tolerated) or
 //! `GET|POST /platform_api` (or `/platform_api/`) with a `cmd={Method}` parameter, which is

@@ -2,7 +2,7 @@
 //!
 //! Codes below 900 are Voximplant's own (its HTTP API error list); codes from 900 up are
 //! Strata's, chosen where Voximplant documents none. Every code is listed in
-//! `docs/api/voximplant.md`.
+//! `docs/api.md (section "voximplant")`.
 
 use std::borrow::Cow;
 
