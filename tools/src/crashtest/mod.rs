@@ -3,7 +3,7 @@
 //! Starts a real `stratad`, drives concurrent writes through all four dialects, `kill -9`s it
 //! at a random (seeded) moment, restarts it on the same data directory and checks through the
 //! HTTP API that every acknowledged write survived (see [`model`] for the rule), cycle after
-//! cycle. See `docs/durability-process.md`.
+//! cycle. See `docs/durability.md (section "The process-level crash fuzzer")`.
 
 mod api;
 mod daemon;
