@@ -14,6 +14,7 @@ use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICAT
 use hyper::{Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use strata_engine::db::Checkpoint;
 use strata_engine::{Db, Error as EngineError};
 use subtle::ConstantTimeEq;
 
@@ -198,7 +199,12 @@ pub async fn checkpoint(state: &Arc<AppState>, body: &[u8]) -> Resp {
     let db = state.db.clone();
     let data_dir = state.data_dir.clone();
     let target = dir.clone();
-    let task = tokio::task::spawn_blocking(move || write_checkpoint(&db, &data_dir, &target));
+    // Logged on the blocking thread: the checkpoint finishes even if the client goes away.
+    let task = tokio::task::spawn_blocking(move || {
+        let written = write_checkpoint(&db, &data_dir, &target);
+        log_checkpoint(&target, &written);
+        written
+    });
     let written = match task.await {
         Ok(result) => result,
         // Re-raised so that the router's guard counts it and answers 500.
@@ -207,38 +213,48 @@ pub async fn checkpoint(state: &Arc<AppState>, body: &[u8]) -> Resp {
         Err(_) => Err(CheckpointError::Closed),
     };
     match written {
-        Ok((checkpoint, side_files)) => {
-            tracing::info!(
-                dir = %dir.display(),
-                last_seqno = checkpoint.last_seqno,
-                tables_linked = checkpoint.tables_linked,
-                tables_copied = checkpoint.tables_copied,
-                wal_bytes = checkpoint.wal_bytes,
-                "checkpoint written"
-            );
-            http::json(
-                StatusCode::OK,
-                &CheckpointResponse {
-                    dir: dir.display().to_string(),
-                    last_seqno: checkpoint.last_seqno,
-                    tables_linked: checkpoint.tables_linked,
-                    tables_copied: checkpoint.tables_copied,
-                    wal_segments: checkpoint.wal_segments,
-                    wal_bytes: checkpoint.wal_bytes,
-                    side_files,
-                },
-            )
-        }
+        Ok((checkpoint, side_files)) => http::json(
+            StatusCode::OK,
+            &CheckpointResponse {
+                dir: dir.display().to_string(),
+                last_seqno: checkpoint.last_seqno,
+                tables_linked: checkpoint.tables_linked,
+                tables_copied: checkpoint.tables_copied,
+                wal_segments: checkpoint.wal_segments,
+                wal_bytes: checkpoint.wal_bytes,
+                side_files,
+            },
+        ),
         Err(CheckpointError::Target(message)) => admin_error(StatusCode::BAD_REQUEST, &message),
         Err(CheckpointError::Closed) => admin_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ),
-        Err(CheckpointError::Failed(e)) => {
-            let message = format!("checkpoint into {} failed: {e:#}", dir.display());
-            tracing::error!(error = %message, "admin checkpoint failed");
-            admin_error(StatusCode::INTERNAL_SERVER_ERROR, &message)
-        }
+        Err(CheckpointError::Failed(e)) => admin_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("checkpoint into {} failed: {e:#}", dir.display()),
+        ),
+    }
+}
+
+/// Logs a written checkpoint (info) or a failed one (error).
+fn log_checkpoint(dir: &Path, written: &Result<(Checkpoint, Vec<String>), CheckpointError>) {
+    match written {
+        Ok((checkpoint, side_files)) => tracing::info!(
+            dir = %dir.display(),
+            last_seqno = checkpoint.last_seqno,
+            tables_linked = checkpoint.tables_linked,
+            tables_copied = checkpoint.tables_copied,
+            wal_bytes = checkpoint.wal_bytes,
+            ?side_files,
+            "checkpoint written"
+        ),
+        Err(CheckpointError::Failed(e)) => tracing::error!(
+            dir = %dir.display(),
+            error = %format!("{e:#}"),
+            "admin checkpoint failed; the directory may hold a partial checkpoint"
+        ),
+        Err(CheckpointError::Target(_) | CheckpointError::Closed) => {}
     }
 }
 
@@ -268,7 +284,7 @@ fn write_checkpoint(
     db: &Db,
     data_dir: &Path,
     dir: &Path,
-) -> Result<(strata_engine::db::Checkpoint, Vec<String>), CheckpointError> {
+) -> Result<(Checkpoint, Vec<String>), CheckpointError> {
     let _one_at_a_time = CHECKPOINT_LOCK
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
