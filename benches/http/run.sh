@@ -7,13 +7,14 @@
 #   ENDPOINTS="vox_set vox_get" COMPARE=0 SKIP_BUILD=1 benches/http/run.sh
 #
 # For every endpoint, stratad and bare_hyper are measured in alternation (A B A B ...), so
-# slow drifts of a shared machine hit both alike; the ratio is stratad / bare req/s.
+# slow drifts of a shared machine hit both alike; the ratio is the median over the pairs of
+# stratad / bare req/s.
 # Everything listens on 127.0.0.1 only, every step is bounded in time, and every process
 # this script starts is stopped on exit (trap), whatever happens.
 #
 # Settings (environment):
 #   DURATION_SECS=10   seconds per wrk run           CONNECTIONS=64  wrk -c
-#   THREADS=1          wrk -t                         ROUNDS=2        A B pairs per endpoint
+#   THREADS=1          wrk -t                         ROUNDS=3        A B pairs per endpoint
 #   READ_KEYS=10000    keys preloaded for the reads   COMPARE=1       also Redis and etcd
 #   ENDPOINTS="vox_set vox_get keystore_post keystore_get keyvalues_post appkeys_mix"
 #   STRATA_PORT=17700 BARE_PORT=17800 REDIS_PORT=16379 ETCD_PORT=12379 ETCD_PEER_PORT=12380
@@ -31,7 +32,7 @@ BIN="$ROOT/target/release"
 DURATION_SECS="${DURATION_SECS:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-1}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-3}"
 READ_KEYS="${READ_KEYS:-10000}"
 COMPARE="${COMPARE:-1}"
 ENDPOINTS="${ENDPOINTS:-vox_set vox_get keystore_post keystore_get keyvalues_post appkeys_mix}"
@@ -407,19 +408,22 @@ report() {
     }
     END {
       printf "\n%-15s %11s %11s %6s %13s %17s %17s %7s\n", "endpoint", "stratad r/s", "bare r/s",
-        "ratio", "(per round)", "stratad p50/p99", "bare p50/p99", "errors"
+        "ratio", "(pairs)", "stratad p50/p99", "bare p50/p99", "errors"
       for (i = 1; i <= count; i++) {
         ep = eps[i]; s = ep SUBSEP "stratad"; b = ep SUBSEP "bare"
         if (s in n && b in n) {
-          # The ratio of each adjacent A/B pair, averaged: drifts of a shared machine between
-          # pairs cancel out.
-          sum = 0; lo = 1e9; hi = 0; pairs = 0
+          # The ratio of each adjacent A/B pair; their median is the result: drifts of a shared
+          # machine between pairs cancel out, and one disturbed pair does not move it.
+          pairs = 0
           for (r = 1; r <= rounds[ep]; r++) {
             if (!((s SUBSEP r) in round_rps) || round_rps[b SUBSEP r] <= 0) continue
-            q = round_rps[s SUBSEP r] / round_rps[b SUBSEP r]
-            sum += q; pairs++; if (q < lo) lo = q; if (q > hi) hi = q
+            q[++pairs] = round_rps[s SUBSEP r] / round_rps[b SUBSEP r]
           }
-          ratio[ep] = pairs ? sum / pairs : 0; worst99[ep] = p99[s]; mean_s[ep] = rps[s] / n[s]
+          for (x = 2; x <= pairs; x++)
+            for (y = x; y > 1 && q[y - 1] > q[y]; y--) { t = q[y]; q[y] = q[y - 1]; q[y - 1] = t }
+          med = pairs == 0 ? 0 : (pairs % 2 ? q[(pairs + 1) / 2] : (q[pairs / 2] + q[pairs / 2 + 1]) / 2)
+          lo = pairs ? q[1] : 0; hi = pairs ? q[pairs] : 0
+          ratio[ep] = med; worst99[ep] = p99[s]; mean_s[ep] = rps[s] / n[s]
           printf "%-15s %11.0f %11.0f %5.2fx %13s %8s/%-8s %8s/%-8s %7d\n", ep, mean_s[ep],
             rps[b] / n[b], ratio[ep], sprintf("%.2f..%.2f", lo, hi), ms(p50[s] / n[s]), ms(p99[s]),
             ms(p50[b] / n[b]), ms(p99[b]), err[s]

@@ -17,7 +17,10 @@ pub enum Dialect {
 /// The prefix shared by every key of one (dialect, tenant, table).
 pub fn prefix(dialect: Dialect, tenant: &str, table: u8) -> Vec<u8> {
     let tenant = tenant.as_bytes();
-    assert!(tenant.len() <= u16::MAX as usize, "tenant names are bounded by config");
+    assert!(
+        tenant.len() <= u16::MAX as usize,
+        "tenant names are bounded by config"
+    );
     let mut k = Vec::with_capacity(4 + tenant.len());
     k.push(dialect as u8);
     k.extend_from_slice(&(tenant.len() as u16).to_be_bytes());

@@ -316,6 +316,12 @@ fn write_checkpoint(
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(CheckpointError::Target(format!(
+                "{}: a parent is not a directory",
+                dir.display()
+            )))
+        }
         Err(e) => return Err(failed(e, "inspecting", dir)),
     }
     let checkpoint = db.checkpoint(dir).map_err(|e| match e {

@@ -33,7 +33,10 @@ impl AppState {
 
     /// The current configuration (credentials included).
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces the configuration (SIGHUP reload).

@@ -214,6 +214,7 @@ async fn bad_targets_and_bodies_are_refused_untouched() {
         (json!({"dir": "relative/backup"}), "absolute"),
         (dir_body(&full), "not empty"),
         (dir_body(&file), "not a directory"),
+        (dir_body(&file.join("below")), "not a directory"),
         (
             dir_body(&srv.data_dir().join("inside")),
             "inside the data directory",
@@ -260,5 +261,29 @@ async fn an_existing_empty_directory_is_accepted_once() {
     // A second checkpoint into it finds it full.
     let (status, body) = checkpoint(&srv, Some(ADMIN_TOKEN), dir_body(dir.path())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_io_failure_is_a_500_and_the_server_carries_on() {
+    let srv = TestServer::start(CONFIG).await;
+    // Nothing can be created in /proc, not even by root.
+    let (status, body) = checkpoint(
+        &srv,
+        Some(ADMIN_TOKEN),
+        json!({"dir": "/proc/strata-checkpoint-test"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let message = body["message"].as_str().expect("a message");
+    assert!(
+        message.contains("checkpoint into /proc/strata-checkpoint-test failed"),
+        "{message}"
+    );
+    // Reads, writes and checkpoints go on.
+    put_key(&srv, "still-writable", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (status, body) = checkpoint(&srv, Some(ADMIN_TOKEN), dir_body(dir.path())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     srv.stop().await;
 }
