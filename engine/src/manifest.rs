@@ -111,7 +111,11 @@ impl ManifestState {
             if self.tables.insert(t.id, live).is_some() {
                 return Err(format!("edit adds table {} twice", t.id));
             }
-            self.next_table_id = self.next_table_id.max(t.id + 1);
+            // Read from disk: an id with no successor is corruption, not an overflow panic.
+            let after = t.id.checked_add(1).ok_or_else(|| {
+                format!("edit adds table id {} and leaves no id for the next table", t.id)
+            })?;
+            self.next_table_id = self.next_table_id.max(after);
             self.last_seqno = self.last_seqno.max(t.meta.max_seqno);
         }
         // The counters only move forward, whatever order edits were made in.
