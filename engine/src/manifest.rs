@@ -113,7 +113,10 @@ impl ManifestState {
             }
             // Read from disk: an id with no successor is corruption, not an overflow panic.
             let after = t.id.checked_add(1).ok_or_else(|| {
-                format!("edit adds table id {} and leaves no id for the next table", t.id)
+                format!(
+                    "edit adds table id {} and leaves no id for the next table",
+                    t.id
+                )
             })?;
             self.next_table_id = self.next_table_id.max(after);
             self.last_seqno = self.last_seqno.max(t.meta.max_seqno);
