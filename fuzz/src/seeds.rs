@@ -9,8 +9,10 @@ use bytes::Bytes;
 use strata_engine::batch::{Kind, Record};
 use strata_engine::fs::FileSystem;
 use strata_engine::manifest::{LiveTable, Manifest, ManifestState, NewTable, VersionEdit};
-use strata_engine::table::block::BlockBuilder;
-use strata_engine::table::{TableBuilder, TableMeta, TableOptions};
+use strata_engine::table::block::{Block, BlockBuilder};
+use strata_engine::table::{
+    BlockHandle, TableBuilder, TableMeta, TableOptions, BLOCK_HANDLE_BYTES, FOOTER_BYTES,
+};
 use strata_engine::wal::{self, WalWriter, SEGMENT_HEADER_BYTES};
 
 use crate::engine::{
@@ -150,6 +152,33 @@ fn table_records() -> Vec<Record> {
     records
 }
 
+/// Moves the second restart offset of an encoded block one byte into the entry it pointed
+/// at (the targets' repair flag then fixes the CRC): the damage `Block::check_restarts`
+/// exists for.
+fn shift_second_restart(block: &mut [u8]) {
+    let len = block.len();
+    let count = u32::from_le_bytes(block[len - 8..len - 4].try_into().expect("4 bytes"));
+    assert!(count >= 2, "the block has a second restart point");
+    let at = len - 8 - 4 * count as usize + 4;
+    let offset = u32::from_le_bytes(block[at..at + 4].try_into().expect("4 bytes"));
+    block[at..at + 4].copy_from_slice(&(offset + 1).to_le_bytes());
+}
+
+/// Where the first data block of a table file sits.
+fn first_data_block(file: &[u8]) -> std::ops::Range<usize> {
+    let footer_at = file.len() - FOOTER_BYTES;
+    let index = BlockHandle::decode(&file[footer_at..footer_at + BLOCK_HANDLE_BYTES])
+        .expect("index handle");
+    let index = Block::decode(Bytes::copy_from_slice(
+        &file[index.offset as usize..index.end() as usize],
+    ))
+    .expect("index block");
+    let mut it = index.iter();
+    it.seek_to_first().expect("index entry");
+    let data = BlockHandle::decode(it.value()).expect("data handle");
+    data.offset as usize..data.end() as usize
+}
+
 fn table_seeds() -> Vec<Seed> {
     let small_blocks = TableOptions {
         block_bytes: 64,
@@ -173,8 +202,18 @@ fn table_seeds() -> Vec<Seed> {
     let mut empty_block = BlockBuilder::new(16);
     let empty_block_bytes = empty_block.finish().to_vec();
 
+    let mut block_bad_restart = block_bytes.clone();
+    shift_second_restart(&mut block_bad_restart);
+    let mut table_bad_restart = many_blocks.clone();
+    shift_second_restart(&mut table_bad_restart[first_data_block(&many_blocks)]);
+
     vec![
         seed("table", "many_blocks", with_flags(0, &many_blocks)),
+        seed(
+            "table",
+            "restart_mid_entry_repair",
+            with_flags(FLAG_REPAIR_CRC, &table_bad_restart),
+        ),
         seed(
             "table",
             "many_blocks_repair",
@@ -192,6 +231,11 @@ fn table_seeds() -> Vec<Seed> {
             "table_block",
             "restarts_every_2_repair",
             with_flags(FLAG_REPAIR_CRC, &block_bytes),
+        ),
+        seed(
+            "table_block",
+            "restart_mid_entry_repair",
+            with_flags(FLAG_REPAIR_CRC, &block_bad_restart),
         ),
         seed("table_block", "one_entry", with_flags(0, &one_bytes)),
         seed("table_block", "empty", with_flags(0, &empty_block_bytes)),
