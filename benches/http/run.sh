@@ -22,6 +22,8 @@
 #   SKIP_INSTALL=0     1: never apt-get install (missing wrk is then an error, the rest skipped)
 #   KEEP=0             1: keep the work directory (data, logs, raw results)
 #   RESULTS_FILE=      also copy the raw results (TSV) there
+#   STRATAD=           the stratad binary to measure (default target/release/stratad), e.g.
+#                      a saved copy of an older build for an A/B run
 
 set -euo pipefail
 
@@ -45,6 +47,7 @@ SKIP_BUILD="${SKIP_BUILD:-0}"
 SKIP_INSTALL="${SKIP_INSTALL:-0}"
 KEEP="${KEEP:-0}"
 RESULTS_FILE="${RESULTS_FILE:-}"
+STRATAD="${STRATAD:-$ROOT/target/release/stratad}"
 
 # Bounds on every wait, in seconds.
 readonly SERVER_START_TIMEOUT=30
@@ -145,7 +148,7 @@ if [[ "$SKIP_BUILD" != 1 ]]; then
   (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release -q \
     -p strata-server --bin stratad -p strata-benches --bin bare_hyper)
 fi
-[[ -x "$BIN/stratad" && -x "$BIN/bare_hyper" ]] || die "missing $BIN/stratad or $BIN/bare_hyper"
+[[ -x "$STRATAD" && -x "$BIN/bare_hyper" ]] || die "missing $STRATAD or $BIN/bare_hyper"
 
 for port in "$STRATA_PORT" "$BARE_PORT"; do
   port_free "$port" || die "port $port on 127.0.0.1 is in use (set STRATA_PORT / BARE_PORT)"
@@ -173,7 +176,7 @@ machine() {
 
 start_stratad() {
   log "starting stratad (zero-config first start, sync = always) on 127.0.0.1:$STRATA_PORT"
-  "$BIN/stratad" --data-dir "$WORK/strata-data" --listen "127.0.0.1:$STRATA_PORT" \
+  "$STRATAD" --data-dir "$WORK/strata-data" --listen "127.0.0.1:$STRATA_PORT" \
     >"$WORK/stratad.log" 2>&1 &
   STRATAD_PID=$!
   PIDS+=("$STRATAD_PID")

@@ -349,6 +349,19 @@ impl Db {
         self.inner.write(batch)
     }
 
+    /// Commits independent batches from one caller, each atomically and with exactly the
+    /// result [`Db::write`] would give it, in as few commit groups as the group limits
+    /// allow (`commit::GROUP_BATCHES_MAX`, `commit::GROUP_BYTES_MAX`): one WAL append and
+    /// at most one fsync per group. Results are in `batches` order.
+    ///
+    /// Each batch is decided as if written right after the ones before it: a failing batch
+    /// (invalid, or a mode or guard not satisfied) writes nothing and does not affect the
+    /// others. For a thread that commits on behalf of many clients (e.g. an async server)
+    /// this is group commit without one blocked thread per client.
+    pub fn write_many(&self, batches: Vec<WriteBatch>) -> Vec<Result<Vec<Option<Entry>>>> {
+        self.inner.write_many(batches)
+    }
+
     /// The live (not deleted, not expired) entry under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         self.inner.read_view().get(key)
@@ -936,6 +949,35 @@ impl Inner {
                 group.finish(results)
             }
         }
+    }
+
+    fn write_many(&self, batches: Vec<WriteBatch>) -> Vec<WriteResult> {
+        // Invalid batches are answered here; the valid ones are committed in groups.
+        let mut results: Vec<Option<WriteResult>> = Vec::with_capacity(batches.len());
+        let mut valid = Vec::with_capacity(batches.len());
+        let mut sizes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            match self.check_not_poisoned().and_then(|()| validate_batch(&batch)) {
+                Ok(bytes) => {
+                    results.push(None);
+                    sizes.push(bytes);
+                    valid.push(batch);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut committed = Vec::with_capacity(valid.len());
+        let mut start = 0;
+        while start < valid.len() {
+            let end = start + commit::group_len(sizes[start..].iter().copied());
+            committed.extend(self.commit_group(&valid[start..end]));
+            start = end;
+        }
+        let mut committed = committed.into_iter();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| committed.next().expect("one result per valid batch")))
+            .collect()
     }
 
     /// Commits one group as its leader: one WAL append, at most one fsync.

@@ -214,12 +214,15 @@ fn fresh_state() -> Arc<AppState> {
         ..Options::default()
     };
     let db = Db::open("/data", opts).expect("an empty in-memory engine opens");
-    Arc::new(AppState::new(
-        Arc::new(db),
-        CONFIG.clone(),
-        PathBuf::from("/config"),
-        PathBuf::from("/data"),
-    ))
+    Arc::new(
+        AppState::new(
+            Arc::new(db),
+            CONFIG.clone(),
+            PathBuf::from("/config"),
+            PathBuf::from("/data"),
+        )
+        .expect("the commit thread starts"),
+    )
 }
 
 async fn call(state: &Arc<AppState>, dialect: Dialect, req: Req) -> Resp {

@@ -8,6 +8,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod committer;
 pub mod config;
 pub mod dialects;
 pub mod http;

@@ -114,7 +114,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     };
     let limits = config.limits.clone();
     let tls = acceptor.is_some();
-    let state = Arc::new(AppState::new(db, config, config_dir, data_dir));
+    let state = match AppState::new(Arc::clone(&db), config, config_dir, data_dir) {
+        Ok(state) => Arc::new(state),
+        Err(e) => {
+            let e = anyhow::Error::new(e).context("starting the commit thread");
+            return Err(close_after_failed_start(db, e).await);
+        }
+    };
+    drop(db); // `state` holds it from here on; `stop` closes it.
     let metrics = Arc::new(Metrics::new());
     let ctx = Arc::new(ServerCtx {
         state: state.clone(),

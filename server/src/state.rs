@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
-use strata_engine::{Db, Entry, WriteBatch};
+use strata_engine::{Db, WriteBatch};
 
+use crate::committer::{Committer, WriteResult};
 use crate::config::Config;
 
 /// Everything a request handler may touch.
@@ -18,17 +19,26 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// False while starting and while draining: `/readyz` answers 503.
     pub ready: AtomicBool,
+    /// Where writes go: the commit thread groups them (see `committer`).
+    committer: Committer,
 }
 
 impl AppState {
-    pub fn new(db: Arc<Db>, config: Config, config_dir: PathBuf, data_dir: PathBuf) -> Self {
-        Self {
+    /// Fails only if the commit thread cannot be started.
+    pub fn new(
+        db: Arc<Db>,
+        config: Config,
+        config_dir: PathBuf,
+        data_dir: PathBuf,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            committer: Committer::start(Arc::clone(&db))?,
             db,
             config: RwLock::new(Arc::new(config)),
             config_dir,
             data_dir,
             ready: AtomicBool::new(false),
-        }
+        })
     }
 
     /// The current configuration (credentials included).
@@ -44,12 +54,9 @@ impl AppState {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
-    /// Commits a batch on the blocking pool (a commit may wait for an fsync).
-    pub async fn write(&self, batch: WriteBatch) -> strata_engine::Result<Vec<Option<Entry>>> {
-        let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.write(batch)).await {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+    /// Commits a batch through the commit thread. `Ok` means durable under the configured
+    /// sync mode; the error is `Db::write`'s (or `Closed` while shutting down).
+    pub async fn write(&self, batch: WriteBatch) -> WriteResult {
+        self.committer.write(batch).await
     }
 }
