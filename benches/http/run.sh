@@ -285,6 +285,15 @@ engine_delta() {
   }'
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# cpu_per_request <ticks before> <ticks after> <RESULT line>: server CPU µs per request.
+cpu_per_request() {
+  awk -v a="$1" -v b="$2" -v n="$(field "$3" requests)" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1000000 / hz / n; else print "-" }'
+}
+
 # preload <script> <token>: writes READ_KEYS keys for the read endpoints (the script stops
 # itself after READ_KEYS answers; wrk still waits out -d, hence short, growing attempts).
 preload() {
@@ -321,8 +330,11 @@ bench_endpoint() {
   for ((round = 1; round <= ROUNDS; round++)); do
     token=$(token_for "$ep")
     before=$(engine_snapshot)
+    cpu_before=$(cpu_ticks "$STRATAD_PID")
     line=$(wrk_run "$ep" "http://127.0.0.1:$STRATA_PORT" "$DURATION_SECS" "$token")
-    notes="$(engine_delta "$before" "$(engine_snapshot)") load=$(cut -d' ' -f1 /proc/loadavg)"
+    notes="$(engine_delta "$before" "$(engine_snapshot)")"
+    notes+=" cpu_us/req=$(cpu_per_request "$cpu_before" "$(cpu_ticks "$STRATAD_PID")" "$line")"
+    notes+=" load=$(cut -d' ' -f1 /proc/loadavg)"
     record "$ep" stratad "$round" "$line" "$notes"
     line=$(wrk_run "$ep" "http://127.0.0.1:$BARE_PORT" "$DURATION_SECS" "$token")
     record "$ep" bare "$round" "$line" "load=$(cut -d' ' -f1 /proc/loadavg)"
