@@ -168,18 +168,26 @@ pub struct KeyValuesConfig {
     /// Lifetime of issued access tokens, in seconds.
     #[serde(default = "default_kv_token_ttl_secs")]
     pub token_ttl_secs: u64,
+    /// Origins (`scheme://host[:port]`) whose pages may call the key-values API from a
+    /// browser (CORS); `"*"` allows any origin, an empty list turns CORS off.
+    #[serde(default = "default_kv_cors_allowed_origins")]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 fn default_kv_token_ttl_secs() -> u64 {
     3600
 }
+fn default_kv_cors_allowed_origins() -> Vec<String> {
+    vec!["*".into()]
+}
 
-// Not derived: an absent `[keyvalues]` table must get the same token lifetime as an empty one.
+// Not derived: an absent `[keyvalues]` table must get the same defaults as an empty one.
 impl Default for KeyValuesConfig {
     fn default() -> Self {
         Self {
             apps: Vec::new(),
             token_ttl_secs: default_kv_token_ttl_secs(),
+            cors_allowed_origins: default_kv_cors_allowed_origins(),
         }
     }
 }
@@ -469,7 +477,31 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
         "keyvalues.apps: the api_key {RESERVED_API_KEY:?} is reserved (/{RESERVED_API_KEY}/... \
          are the admin endpoints)"
     );
+    for origin in &config.keyvalues.cors_allowed_origins {
+        ensure!(
+            origin == "*" || is_origin(origin),
+            "keyvalues.cors_allowed_origins: {origin:?} is neither \"*\" nor an origin \
+             (scheme://host[:port], no path, e.g. \"https://app.example.com\")"
+        );
+    }
     Ok(())
+}
+
+/// Whether `s` is a serialized web origin, `scheme://host[:port]`, as browsers send it in
+/// `Origin` (no path, not even a trailing `/`).
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, host)) = s.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | '?' | '#' | '@' | ',' | '*'));
+    scheme_ok && host_ok
 }
 
 /// The engine sync mode `[storage]` asks for.
@@ -531,5 +563,32 @@ mod tests {
         assert!(err.contains("reserved"), "{err}");
         let config = parse("[[keyvalues.apps]]\napi_key = \"administrator\"\n").unwrap();
         validate(&config).unwrap();
+    }
+
+    #[test]
+    fn cors_origins_default_to_any_and_are_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(config.keyvalues.cors_allowed_origins, ["*"]);
+        let config = parse("[keyvalues]\ncors_allowed_origins = []\n").unwrap();
+        assert!(config.keyvalues.cors_allowed_origins.is_empty());
+        validate(&config).unwrap();
+        let ok = r#"["https://app.example.com", "http://localhost:8080", "http://[::1]:3000"]"#;
+        let config = parse(&format!("[keyvalues]\ncors_allowed_origins = {ok}\n")).unwrap();
+        validate(&config).unwrap();
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "app.example.com",
+            "https://",
+            "https://*.example.com",
+            "https://a.test, https://b.test",
+            "",
+        ] {
+            let config =
+                parse(&format!("[keyvalues]\ncors_allowed_origins = [{bad:?}]\n")).unwrap();
+            let err = validate(&config).unwrap_err().to_string();
+            assert!(err.contains("cors_allowed_origins"), "{bad}: {err}");
+        }
+        assert!(parse("[keyvalues]\ncors_origins = []\n").is_err());
     }
 }

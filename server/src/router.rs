@@ -5,6 +5,10 @@
 //! key-values paths `/{apiKey}/...`, so `admin` can never be an api key (config validation
 //! refuses it).
 //!
+//! Key-values paths are also served under Baasic's version prefix, `/v1/{apiKey}/...`
+//! ([`keyvalues_path`]); the dialect always sees the path without it. Every key-values
+//! response gets the dialect's CORS headers here, the router's own errors included.
+//!
 //! Panics: every dialect call runs under `catch_unwind`, so a panicking handler becomes a 500
 //! in the dialect's shape on the same connection, never a dropped connection. (hyper's own
 //! isolation would only kill the connection task, and the client would see a reset.)
@@ -19,7 +23,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
-use hyper::header::{HeaderMap, CONTENT_LENGTH};
+use hyper::header::{HeaderMap, CONTENT_LENGTH, ORIGIN};
 use hyper::{Method, Request, StatusCode};
 
 use crate::dialects::{app_keys, keystore, keyvalues, voximplant};
@@ -116,14 +120,32 @@ pub fn target(path: &str) -> Target {
             _ => Target::NotFound,
         };
     }
-    // `/{apiKey}/key-values...` and `/{apiKey}/login...`
-    let mut segments = path.strip_prefix('/').unwrap_or("").splitn(3, '/');
-    let api_key = segments.next().unwrap_or("");
-    let resource = segments.next().unwrap_or("");
-    if !api_key.is_empty() && (resource == "key-values" || resource == "login") {
+    if keyvalues_path(path).is_some() {
         return Target::Dialect(DialectId::KeyValues);
     }
     Target::NotFound
+}
+
+/// Prefix of Baasic's versioned API paths (the SDK's default `apiVersion`).
+const BAASIC_VERSION_PREFIX: &str = "/v1";
+
+/// The key-values path `/{apiKey}/key-values...` or `/{apiKey}/login...` that `path` names,
+/// also through Baasic's version prefix (`/v1/{apiKey}/...`, what the SDK calls with its
+/// default `apiVersion`). The direct reading wins: `/v1/key-values` is app `v1`'s collection,
+/// and the key store's `/v1/key-store` is matched before this, so apps named `key-values`,
+/// `login` or `key-store` are reachable without the prefix only.
+pub fn keyvalues_path(path: &str) -> Option<&str> {
+    fn direct(path: &str) -> bool {
+        let mut segments = path.strip_prefix('/').unwrap_or("").splitn(3, '/');
+        let api_key = segments.next().unwrap_or("");
+        let resource = segments.next().unwrap_or("");
+        !api_key.is_empty() && (resource == "key-values" || resource == "login")
+    }
+    if direct(path) {
+        return Some(path);
+    }
+    path.strip_prefix(BAASIC_VERSION_PREFIX)
+        .filter(|rest| direct(rest))
 }
 
 /// The `route` metrics label: the path template, so the number of series stays bounded.
@@ -162,7 +184,8 @@ pub fn route_label(target: Target, path: &str) -> &'static str {
             }
         }
         Target::Dialect(DialectId::KeyValues) => {
-            let rest = path
+            let rest = keyvalues_path(path)
+                .unwrap_or(path)
                 .strip_prefix('/')
                 .and_then(|p| p.split_once('/'))
                 .map_or("", |(_, rest)| rest);
@@ -205,6 +228,14 @@ where
         Target::Ops(op) => ops::handle(ctx, op, req.method()),
         Target::Admin(route) => admin_request(ctx, route, req).await,
         Target::NotFound => not_found(),
+        Target::Dialect(DialectId::KeyValues) => {
+            // Every key-values answer, the router's own errors included, gets the CORS
+            // headers (the Baasic SDK runs in browsers).
+            let origin = req.headers().get(ORIGIN).cloned();
+            let mut resp = dialect_request(ctx, DialectId::KeyValues, req).await;
+            keyvalues::cors::decorate(&ctx.state.config().keyvalues, origin.as_ref(), &mut resp);
+            resp
+        }
         Target::Dialect(d) => dialect_request(ctx, d, req).await,
     };
     let dialect = match target {
@@ -286,9 +317,14 @@ where
             return error_response(d, StatusCode::BAD_REQUEST, UNREADABLE_BODY)
         }
     };
+    let path = parts.uri.path();
+    let path = match d {
+        DialectId::KeyValues => keyvalues_path(path).unwrap_or(path),
+        _ => path,
+    };
     let req = Req {
         method: parts.method,
-        path: parts.uri.path().to_owned(),
+        path: path.to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers: parts.headers,
         body,
@@ -444,6 +480,15 @@ mod tests {
             ("/admin", Target::NotFound),
             ("/admin/checkpoint/", Target::NotFound),
             ("/administrator/key-values", Target::Dialect(KeyValues)),
+            // Baasic's version prefix.
+            ("/v1/demo/key-values", Target::Dialect(KeyValues)),
+            ("/v1/demo/key-values/abc/", Target::Dialect(KeyValues)),
+            ("/v1/demo/login/", Target::Dialect(KeyValues)),
+            ("/v1/demo/other", Target::NotFound),
+            ("/v1/key-store/key-values", Target::Dialect(KeyStore)),
+            ("/v1/key-values", Target::Dialect(KeyValues)),
+            ("/v1//key-values", Target::NotFound),
+            ("/v2/demo/key-values", Target::NotFound),
             ("/healthz", Target::Ops(OpsRoute::Healthz)),
             ("/readyz", Target::Ops(OpsRoute::Readyz)),
             ("/metrics", Target::Ops(OpsRoute::Metrics)),
@@ -454,6 +499,28 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(target(path), *want, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_version_prefix_is_an_alias_unless_the_path_reads_directly() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/demo/key-values", Some("/demo/key-values")),
+            ("/v1/demo/key-values", Some("/demo/key-values")),
+            ("/v1/demo/key-values/id/", Some("/demo/key-values/id/")),
+            ("/v1/demo/login", Some("/demo/login")),
+            // App `v1` itself, read directly.
+            ("/v1/key-values", Some("/v1/key-values")),
+            ("/v1/key-values/login", Some("/v1/key-values/login")),
+            ("/v1/login", Some("/v1/login")),
+            ("/v1/v1/key-values", Some("/v1/key-values")),
+            ("/v1/demo", None),
+            ("/v1", None),
+            ("/v1x/demo/key-values", None),
+            ("/demo/v1/key-values", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(keyvalues_path(path), *want, "{path}");
         }
     }
 
@@ -495,6 +562,8 @@ mod tests {
             ("/k/key-values/x", "/{apiKey}/key-values/{id}"),
             ("/k/login", "/{apiKey}/login"),
             ("/k/login/x", "/{apiKey}/{other}"),
+            ("/v1/k/key-values/x", "/{apiKey}/key-values/{id}"),
+            ("/v1/k/login/", "/{apiKey}/login"),
             ("/admin/checkpoint", "/admin/checkpoint"),
             ("/admin/other", "unmatched"),
             ("/nope", "unmatched"),

@@ -209,3 +209,177 @@ async fn concurrent_token_requests_for_one_key_all_succeed() {
     }
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_and_deletes_keep_the_budget_record_exact() {
+    const KEPT: usize = 10;
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+    // Full: 20 keys of 5.
+    let mut paths = Vec::new();
+    for i in 0..20 {
+        let k = api.create_ok(&admin, &format!("old{i}"), 5).await;
+        paths.push(format!(
+            "/v2/application-keys/{}",
+            k["id"].as_str().unwrap()
+        ));
+    }
+
+    // Delete 10 of them while 30 creates of 5 race for the room they free.
+    let mut deletes = Vec::new();
+    for path in paths.split_off(KEPT) {
+        let (api, admin) = (api.clone(), admin.clone());
+        deletes.push(tokio::spawn(async move { api.delete(&admin, &path).await }));
+    }
+    let mut creates = Vec::new();
+    for i in 0..30 {
+        let (api, admin) = (api.clone(), admin.clone());
+        creates.push(tokio::spawn(async move {
+            api.create(&admin, &format!("new{i}"), 5).await
+        }));
+    }
+    for t in deletes {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    let mut created = 0u64;
+    for t in creates {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert_error(&r, 409, OVER_BUDGET),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    // At most the freed room is taken; the record matches the keys exactly.
+    assert!(created <= 10, "{created} creates fit into 50");
+    let (budget, sum, count) = totals(&api, &admin).await;
+    assert_eq!((budget, sum), (50 + created * 5, 50 + created * 5));
+    assert_eq!(count, KEPT as u64 + created);
+    // Once the deletes are done, the rest of the room is there to take.
+    for i in created..10 {
+        api.create_ok(&admin, &format!("late{i}"), 5).await;
+    }
+    assert_error(
+        &api.create(&admin, "one-too-many", 5).await,
+        409,
+        OVER_BUDGET,
+    );
+    assert_eq!(totals(&api, &admin).await, (100, 100, 20));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_of_one_key_apply_one_after_another() {
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+    let k = api.create_ok(&admin, "contended", 0).await;
+    let path = format!("/v2/application-keys/{}", k["id"].as_str().unwrap());
+
+    // Ten updates of one key: each reads what the one before wrote, so all succeed and the
+    // budget ends at exactly the last one's reservation.
+    let mut tasks = Vec::new();
+    for limit in 1..=10u64 {
+        let (api, admin, path) = (api.clone(), admin.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let body =
+                format!(r#"{{"data":{{"type":"application_key","reserved_rate_limit":{limit}}}}}"#);
+            api.put_raw(&admin, &path, &body).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let last = api.get(&admin, &path).await.body["data"]["reserved_rate_limit"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(totals(&api, &admin).await, (last, last, 1));
+
+    // Ten deletes of it: exactly one succeeds, the others find it gone.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (api, admin, path) = (api.clone(), admin.clone(), path.clone());
+        tasks.push(tokio::spawn(async move { api.delete(&admin, &path).await }));
+    }
+    let mut deleted = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::NO_CONTENT => deleted += 1,
+            _ => assert_error(&r, 404, NOT_FOUND),
+        }
+    }
+    assert_eq!(deleted, 1);
+    assert_eq!(totals(&api, &admin).await, (0, 0, 0));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_requests_racing_updates_and_deletes_of_their_key_lose_nothing() {
+    let srv = TestServer::start(CONFIG).await;
+    let api = Api::new(&srv);
+    let admin = api.token(ADMIN_1).await;
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        keys.push(api.create_ok(&admin, &format!("k{i}"), 0).await);
+    }
+    // Token requests stamp `last_used_at` on the key records the updates and deletes change.
+    let mut tokens = Vec::new();
+    let mut changes = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let creds = (
+            k["client_id"].as_str().unwrap().to_owned(),
+            k["client_secret"].as_str().unwrap().to_owned(),
+        );
+        for _ in 0..4 {
+            let (api, creds) = (api.clone(), creds.clone());
+            tokens.push(tokio::spawn(async move {
+                let form = format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}",
+                    enc(&creds.0),
+                    enc(&creds.1)
+                );
+                api.token_request(&form).await
+            }));
+        }
+        let (api, admin) = (api.clone(), admin.clone());
+        let path = format!("/v2/application-keys/{}", k["id"].as_str().unwrap());
+        changes.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                api.put_raw(
+                    &admin,
+                    &path,
+                    r#"{"data":{"type":"application_key","reserved_rate_limit":3}}"#,
+                )
+                .await
+            } else {
+                api.delete(&admin, &path).await
+            }
+        }));
+    }
+    for t in changes {
+        let r = t.await.unwrap();
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::NO_CONTENT,
+            "{}: {}",
+            r.status,
+            r.body
+        );
+    }
+    for t in tokens {
+        // A token request either wins or finds its key deleted.
+        let r = t.await.unwrap();
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::UNAUTHORIZED,
+            "{}: {}",
+            r.status,
+            r.body
+        );
+    }
+    // Keys 0, 2, 4 updated to 3; keys 1, 3 deleted.
+    assert_eq!(totals(&api, &admin).await, (9, 9, 3));
+    srv.stop().await;
+}

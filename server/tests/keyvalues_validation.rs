@@ -92,17 +92,17 @@ async fn unknown_routes_methods_and_applications() {
         .call(Method::DELETE, "/demo/key-values", Some(&token), None)
         .await;
     assert_error(&r, 405, 4050);
-    assert_eq!(r.headers["allow"], "GET, POST");
+    assert_eq!(r.headers["allow"], "GET, POST, OPTIONS");
     let r = api
         .call(Method::POST, "/demo/key-values/x", Some(&token), Some("{}"))
         .await;
     assert_error(&r, 405, 4050);
-    assert_eq!(r.headers["allow"], "GET, PUT, DELETE");
+    assert_eq!(r.headers["allow"], "GET, PUT, DELETE, OPTIONS");
     let r = api
         .call(Method::GET, "/demo/login", Some(&token), None)
         .await;
     assert_error(&r, 405, 4050);
-    assert_eq!(r.headers["allow"], "POST, DELETE");
+    assert_eq!(r.headers["allow"], "POST, DELETE, OPTIONS");
 
     for path in ["/nope/key-values", "/nope/login"] {
         let r = api.call(Method::POST, path, Some(&token), Some("{}")).await;

@@ -6,9 +6,10 @@
 //!   token required; the tenant is the store the token was issued for.
 //!
 //! Errors are `{"errors":[{"title","status","detail"}]}` with `status` as a string.
-//! Data layout: [`layout`]. Input rules: [`input`]. The budget rule: [`keys`].
+//! Data layout: [`layout`]. Input rules: [`input`]. The budget rule: [`changes`].
 
 pub mod auth;
+pub mod changes;
 pub mod input;
 pub mod keys;
 pub mod layout;
@@ -25,9 +26,9 @@ use crate::config::Config;
 use crate::http::{Req, Resp};
 use crate::AppState;
 
-/// Attempts of one optimistic read-check-write before answering 429. Each failed attempt
-/// means another request's batch committed in between, so with up to this many concurrent
-/// writers on one store every request finishes within the bound.
+/// Attempts of one optimistic read-check-write before answering 429: a token request's
+/// guarded `last_used_at` stamp, or a group of key changes meeting such a stamp. Each failed
+/// attempt means another batch changed the same key record in between.
 pub const WRITE_ATTEMPTS_MAX: usize = 64;
 
 /// Path of the token endpoint.

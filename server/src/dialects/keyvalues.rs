@@ -11,6 +11,7 @@
 //! Decisions where the vendor is silent are documented in `docs/api.md (section "keyvalues")`.
 
 mod codec;
+pub mod cors;
 mod query;
 
 use std::borrow::Cow;
@@ -87,6 +88,8 @@ pub mod code {
     pub const INVALID_GRANT: u32 = 4005;
     /// 401: missing, unknown or expired bearer token.
     pub const INVALID_TOKEN: u32 = 4010;
+    /// 403: a CORS preflight from an origin not in `cors_allowed_origins`.
+    pub const CORS_ORIGIN_FORBIDDEN: u32 = 4030;
     /// 404: no key-value resource with this id (or key).
     pub const NOT_FOUND: u32 = 4040;
     /// 404: no application with this `{apiKey}`.
@@ -186,6 +189,26 @@ fn parse_route(path: &str) -> Route<'_> {
     }
 }
 
+/// Methods of `/{apiKey}/key-values`, of `/{apiKey}/key-values/{id}` and of
+/// `/{apiKey}/login` (the `Allow` of a 405 and of `OPTIONS`).
+const COLLECTION: &str = "GET, POST, OPTIONS";
+const ITEM: &str = "GET, PUT, DELETE, OPTIONS";
+const LOGIN: &str = "POST, DELETE, OPTIONS";
+
+/// `OPTIONS` on a known route: a CORS preflight or a plain question about the methods. It
+/// needs no token (browsers send preflights without credentials).
+fn options(state: &AppState, req: &Req, allow: &'static str) -> Resp {
+    cors::options(&state.config().keyvalues, &req.headers, allow, |message| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::CORS_ORIGIN_FORBIDDEN,
+            "forbidden",
+            message,
+        )
+        .into_response()
+    })
+}
+
 /// What an authenticated request asks for, once its route and method are known.
 enum Action<'a> {
     Create,
@@ -209,9 +232,12 @@ async fn serve(state: &Arc<AppState>, req: &Req) -> Result<Resp, ApiError> {
         (Route::Item(a, i), &Method::DELETE) => (a, Some(Action::Delete(i))),
         (Route::Login(a), &Method::POST) => (a, None),
         (Route::Login(a), &Method::DELETE) => (a, Some(Action::Logout)),
-        (Route::Collection(_), _) => return Err(ApiError::method_not_allowed("GET, POST")),
-        (Route::Item(..), _) => return Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
-        (Route::Login(_), _) => return Err(ApiError::method_not_allowed("POST, DELETE")),
+        (Route::Collection(_), &Method::OPTIONS) => return Ok(options(state, req, COLLECTION)),
+        (Route::Item(..), &Method::OPTIONS) => return Ok(options(state, req, ITEM)),
+        (Route::Login(_), &Method::OPTIONS) => return Ok(options(state, req, LOGIN)),
+        (Route::Collection(_), _) => return Err(ApiError::method_not_allowed(COLLECTION)),
+        (Route::Item(..), _) => return Err(ApiError::method_not_allowed(ITEM)),
+        (Route::Login(_), _) => return Err(ApiError::method_not_allowed(LOGIN)),
         (Route::NotFound, _) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

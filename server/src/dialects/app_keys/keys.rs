@@ -1,27 +1,24 @@
 //! `/v2/application-keys`: create, list, get, update, delete — and the store budget rule.
 //!
 //! Budget rule: the sum of `reserved_rate_limit` over a store's keys never exceeds the store's
-//! `rate_limit`. The running sum lives in the store's budget record; every change to it is in
-//! the same batch as the key write and guarded by the record's seqno (`Insert` when absent),
-//! so concurrent creates and updates cannot both pass the check: the loser's batch fails with
-//! `Conflict`, re-reads and re-checks. The engine batch is the only guard.
+//! `rate_limit`. The running sum lives in the store's budget record, which changes in the same
+//! batch as the keys. Creates, updates and deletes are validated here and applied by the
+//! store's committer ([`super::changes`]), which checks them in order against the running
+//! totals and writes a whole group of them, with one budget update, in one batch.
 
 use std::sync::Arc;
 
 use hyper::StatusCode;
 use serde::Serialize;
 use strata_engine::db::SCAN_LIMIT_MAX;
-use strata_engine::{Entry, Op, WriteBatch};
-use uuid::Uuid;
+use strata_engine::{Entry, Op};
 
 use super::auth::Caller;
+use super::changes::{self, Change, NewKey, Outcome};
 use super::input::{self, Page};
-use super::layout::{self, BudgetRecord, ClientRecord, KeyRecord};
+use super::layout::{self, BudgetRecord, KeyRecord};
 use super::secret;
-use super::WRITE_ATTEMPTS_MAX;
-use super::{
-    corrupt, engine_failure, error_response, is_retryable, too_much_contention, Failure, Timestamp,
-};
+use super::{corrupt, engine_failure, error_response, Failure};
 use crate::http::{self, Resp};
 use crate::AppState;
 
@@ -110,16 +107,26 @@ fn bad_request(detail: &str) -> Resp {
     error_response(StatusCode::BAD_REQUEST, detail)
 }
 
-fn over_budget() -> Resp {
+pub(super) fn over_budget() -> Resp {
     error_response(StatusCode::CONFLICT, OVER_BUDGET)
 }
 
-fn not_found() -> Resp {
+pub(super) fn store_full() -> Resp {
+    error_response(
+        StatusCode::CONFLICT,
+        &format!("the store already holds the maximum of {KEYS_PER_STORE_MAX} application keys"),
+    )
+}
+
+pub(super) fn not_found() -> Resp {
     error_response(StatusCode::NOT_FOUND, NOT_FOUND)
 }
 
 /// The store's budget record and its seqno (`None`: never written, i.e. no keys yet).
-fn read_budget(state: &AppState, store_id: &str) -> Result<(BudgetRecord, Option<u64>), Failure> {
+pub(super) fn read_budget(
+    state: &AppState,
+    store_id: &str,
+) -> Result<(BudgetRecord, Option<u64>), Failure> {
     match state.db.get(&layout::budget_key(store_id))? {
         Some(e) => Ok((
             layout::decode(&e.value).map_err(Failure::Corrupt)?,
@@ -130,7 +137,7 @@ fn read_budget(state: &AppState, store_id: &str) -> Result<(BudgetRecord, Option
 }
 
 /// The op that writes `budget`, guarded by the seqno it was read at.
-fn budget_op(store_id: &str, budget: &BudgetRecord, seqno: Option<u64>) -> Op {
+pub(super) fn budget_op(store_id: &str, budget: &BudgetRecord, seqno: Option<u64>) -> Op {
     let key = layout::budget_key(store_id);
     let value = layout::encode(budget);
     match seqno {
@@ -149,7 +156,7 @@ pub fn within_budget(old_total: u64, new_total: Option<u64>, rate_limit: u64) ->
     }
 }
 
-fn read_key(
+pub(super) fn read_key(
     state: &AppState,
     store_id: &str,
     id: &str,
@@ -166,7 +173,8 @@ fn read_key(
     }
 }
 
-/// `POST /v2/application-keys`.
+/// `POST /v2/application-keys`: validated here, applied by the store's committer
+/// ([`changes`]).
 pub async fn create(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -177,71 +185,21 @@ pub async fn create(
         Ok(i) => i,
         Err(detail) => return bad_request(&detail),
     };
-    let store_id = caller.store.store_id.as_str();
-    for _ in 0..WRITE_ATTEMPTS_MAX {
-        let (budget, seqno) = match read_budget(state, store_id) {
-            Ok(b) => b,
-            Err(f) => return f.response(),
-        };
-        if budget.keys >= KEYS_PER_STORE_MAX {
-            return error_response(
-                StatusCode::CONFLICT,
-                &format!(
-                    "the store already holds the maximum of {KEYS_PER_STORE_MAX} application keys"
-                ),
-            );
+    let client_secret = secret::random_alphanumeric(secret::CLIENT_SECRET_CHARS);
+    let salt = secret::new_salt();
+    let change = Change::Create(NewKey {
+        name: input.name,
+        reserved_rate_limit: input.reserved_rate_limit,
+        secret_hash: secret::secret_hash(&salt, &client_secret),
+        secret_salt: salt,
+    });
+    match changes::submit(state, &caller.store, change).await {
+        Outcome::Done(Some(record)) => {
+            one(StatusCode::CREATED, &record, Some(&client_secret), links)
         }
-        let new_total = budget.reserved_total.checked_add(input.reserved_rate_limit);
-        if !within_budget(budget.reserved_total, new_total, caller.store.rate_limit) {
-            return over_budget();
-        }
-        let new_budget = BudgetRecord {
-            reserved_total: new_total.expect("within_budget refuses an overflow"),
-            keys: budget.keys + 1,
-        };
-
-        let now = Timestamp::now();
-        let client_secret = secret::random_alphanumeric(secret::CLIENT_SECRET_CHARS);
-        let salt = secret::new_salt();
-        let record = KeyRecord {
-            id: Uuid::new_v4().to_string(),
-            name: input.name.clone(),
-            client_id: secret::random_alphanumeric(secret::CLIENT_ID_CHARS),
-            secret_hash: secret::secret_hash(&salt, &client_secret),
-            secret_salt: salt,
-            reserved_rate_limit: input.reserved_rate_limit,
-            created_ms: now.ms,
-            created_at: now.text.clone(),
-            updated_at: now.text,
-            last_used_at: None,
-        };
-        let client = ClientRecord {
-            store_id: store_id.to_owned(),
-            key_id: record.id.clone(),
-        };
-        let batch = WriteBatch::new()
-            .with(Op::insert(
-                layout::key_record_key(store_id, &record.id),
-                layout::encode(&record),
-            ))
-            .with(Op::insert(
-                layout::order_key(store_id, record.created_ms, &record.id),
-                Vec::new(),
-            ))
-            .with(Op::insert(
-                layout::client_key(&record.client_id),
-                layout::encode(&client),
-            ))
-            .with(budget_op(store_id, &new_budget, seqno));
-        match state.write(batch).await {
-            Ok(_) => return one(StatusCode::CREATED, &record, Some(&client_secret), links),
-            // A concurrent budget change (or, astronomically rarely, an id collision): re-read
-            // and re-check with fresh ids.
-            Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
-            Err(e) => return engine_failure(&e),
-        }
+        Outcome::Done(None) => unreachable!("a create always yields its key"),
+        Outcome::Refused(resp) => resp,
     }
-    too_much_contention()
 }
 
 /// `GET /v2/application-keys/{id}`.
@@ -253,7 +211,7 @@ pub fn get(state: &AppState, caller: &Caller, links: &Links<'_>, id: &str) -> Re
     }
 }
 
-/// `PUT /v2/application-keys/{id}`.
+/// `PUT /v2/application-keys/{id}`: validated here, applied by the store's committer.
 pub async fn update(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -265,99 +223,33 @@ pub async fn update(
         Ok(i) => i,
         Err(detail) => return bad_request(&detail),
     };
-    let store_id = caller.store.store_id.as_str();
-    for _ in 0..WRITE_ATTEMPTS_MAX {
-        let (mut record, entry) = match read_key(state, store_id, id) {
-            Ok(Some(found)) => found,
-            Ok(None) => return not_found(),
-            Err(f) => return f.response(),
-        };
-        let old_limit = record.reserved_rate_limit;
-        if let Some(name) = &input.name {
-            record.name = name.clone();
-        }
-        if let Some(limit) = input.reserved_rate_limit {
-            record.reserved_rate_limit = limit;
-        }
-        record.updated_at = Timestamp::now().text;
-
-        let mut batch = WriteBatch::new()
-            .with(Op::update(entry.key.clone(), layout::encode(&record)).expect_seqno(entry.seqno));
-        if record.reserved_rate_limit != old_limit {
-            let (budget, seqno) = match read_budget(state, store_id) {
-                Ok((b, Some(s))) => (b, s),
-                Ok((_, None)) => return corrupt("a store with keys has no budget record"),
-                Err(f) => return f.response(),
-            };
-            let Some(rest) = budget.reserved_total.checked_sub(old_limit) else {
-                return corrupt("the budget record is below a key's reserved rate limit");
-            };
-            let new_total = rest.checked_add(record.reserved_rate_limit);
-            if !within_budget(budget.reserved_total, new_total, caller.store.rate_limit) {
-                return over_budget();
-            }
-            let new_budget = BudgetRecord {
-                reserved_total: new_total.expect("within_budget refuses an overflow"),
-                keys: budget.keys,
-            };
-            batch.push(budget_op(store_id, &new_budget, Some(seqno)));
-        }
-        match state.write(batch).await {
-            Ok(_) => return one(StatusCode::OK, &record, None, links),
-            Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
-            Err(e) => return engine_failure(&e),
-        }
+    if id.len() > KEY_ID_BYTES_MAX {
+        return not_found();
     }
-    too_much_contention()
+    let change = Change::Update {
+        id: id.to_owned(),
+        input,
+    };
+    match changes::submit(state, &caller.store, change).await {
+        Outcome::Done(Some(record)) => one(StatusCode::OK, &record, None, links),
+        Outcome::Done(None) => unreachable!("an update always yields its key"),
+        Outcome::Refused(resp) => resp,
+    }
 }
 
 /// `DELETE /v2/application-keys/{id}`: the key, its listing entry, its client-id index entry
-/// and the budget change in one batch. Its tokens stop working at once (each request checks
-/// that the token's key still exists) and expire from the engine within their TTL.
+/// and the budget change in one batch (the store's committer's). Its tokens stop working at
+/// once (each request checks that the token's key still exists) and expire from the engine
+/// within their TTL.
 pub async fn delete(state: &Arc<AppState>, caller: &Caller, id: &str) -> Resp {
-    let store_id = caller.store.store_id.as_str();
-    for _ in 0..WRITE_ATTEMPTS_MAX {
-        let (record, entry) = match read_key(state, store_id, id) {
-            Ok(Some(found)) => found,
-            Ok(None) => return not_found(),
-            Err(f) => return f.response(),
-        };
-        let (budget, seqno) = match read_budget(state, store_id) {
-            Ok((b, Some(s))) => (b, s),
-            Ok((_, None)) => return corrupt("a store with keys has no budget record"),
-            Err(f) => return f.response(),
-        };
-        let (Some(reserved_total), Some(keys)) = (
-            budget
-                .reserved_total
-                .checked_sub(record.reserved_rate_limit),
-            budget.keys.checked_sub(1),
-        ) else {
-            return corrupt("the budget record does not cover a stored key");
-        };
-        let batch = WriteBatch::new()
-            .with(Op::delete(entry.key.clone()).expect_seqno(entry.seqno))
-            .with(Op::delete(layout::order_key(
-                store_id,
-                record.created_ms,
-                &record.id,
-            )))
-            .with(Op::delete(layout::client_key(&record.client_id)))
-            .with(budget_op(
-                store_id,
-                &BudgetRecord {
-                    reserved_total,
-                    keys,
-                },
-                Some(seqno),
-            ));
-        match state.write(batch).await {
-            Ok(_) => return http::empty(StatusCode::NO_CONTENT),
-            Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
-            Err(e) => return engine_failure(&e),
-        }
+    if id.len() > KEY_ID_BYTES_MAX {
+        return not_found();
     }
-    too_much_contention()
+    let change = Change::Delete { id: id.to_owned() };
+    match changes::submit(state, &caller.store, change).await {
+        Outcome::Done(_) => http::empty(StatusCode::NO_CONTENT),
+        Outcome::Refused(resp) => resp,
+    }
 }
 
 #[derive(Serialize)]
