@@ -2,7 +2,8 @@
 //! (`run_compaction`) that merges tables into new ones.
 //!
 //! Leveled: L0 holds flushed memtables (may overlap, newest first); L1.. are sorted,
-//! non-overlapping runs whose target sizes grow by `level_multiplier`. For any key, a
+//! non-overlapping runs whose target sizes are derived from the last level's size
+//! ([`level_targets`]), each `level_multiplier` times smaller than the next. For any key, a
 //! version in a shallower level is newer than every version in a deeper level; every
 //! choice below keeps that true. See docs/design.md (section "compaction") for the amplification
 //! argument, why the TTL sweep terminates and why the bottommost GC rule is correct.
@@ -20,7 +21,7 @@ use crate::clock::is_expired;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
 use crate::merge::{MergeIter, RecordIter};
-use crate::table::{table_path, TableBuilder, TableMeta, TableOptions};
+use crate::table::{table_path, Table, TableBuilder, TableIterator, TableMeta, TableOptions};
 use crate::version::{TableHandle, Version};
 
 /// Fewest levels a tree may have: L0 plus one sorted level.
@@ -31,9 +32,10 @@ pub const LEVELS_MAX: usize = 16;
 /// Compaction knobs.
 #[derive(Debug, Clone)]
 pub struct CompactionConfig {
-    /// Number of L0 tables that triggers an L0 -> L1 compaction.
+    /// Number of L0 tables that triggers a compaction of L0 into the base level.
     pub l0_tables_trigger: usize,
-    /// Target size of L1, in bytes.
+    /// Smallest target of the base level (where L0 compacts into), in bytes: the base
+    /// level is the shallowest whose target reaches it (see [`level_targets`]).
     pub level_base_bytes: u64,
     /// Each level's target is this many times the previous one.
     pub level_multiplier: u64,
@@ -90,6 +92,8 @@ pub enum Reason {
     L0Count,
     LevelSize(usize),
     TtlSweep,
+    /// An explicit full compaction ([`choose_full`]).
+    Full,
 }
 
 /// A compaction to run: merge `inputs` (table ids from `input_level` and the overlapping
@@ -97,7 +101,8 @@ pub enum Reason {
 ///
 /// `inputs` lists the `input_level` tables first (L0 ones newest first), then the
 /// `output_level` ones in key order. `input_level == output_level` is an in-place rewrite
-/// of a single table of a sorted level (TTL sweep only).
+/// of a single table of a sorted level (TTL sweep only). A full compaction
+/// (`Reason::Full`) takes every table of every level, shallowest level first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     pub input_level: usize,
@@ -134,12 +139,73 @@ pub fn summarize(version: &Version) -> Vec<Vec<TableSummary>> {
         .collect()
 }
 
-/// Target size of sorted level `level` (>= 1): `level_base_bytes * multiplier^(level-1)`.
-pub fn level_target_bytes(cfg: &CompactionConfig, level: usize) -> u64 {
-    assert!(level >= 1, "L0 is sized by table count, not bytes");
-    (1..level).fold(cfg.level_base_bytes, |target, _| {
-        target.saturating_mul(cfg.level_multiplier)
-    })
+/// The target sizes of a tree's sorted levels, sized from its last level (dynamic level
+/// sizing, RocksDB's `level_compaction_dynamic_level_bytes`).
+///
+/// With T = `level_multiplier`, `target(L) = size(last) / T^(last - L)` for levels from the
+/// *base level* down, where the base level is the shallowest level whose target is at
+/// least `level_base_bytes` (the last level if none is: a tree smaller than that lives in
+/// its last level and L0). L0 compacts into the base level. Levels above the base level
+/// have target 0: they hold data only transiently (after the base level moved down, or in
+/// a tree written by an older, statically sized policy) and drain one level down.
+///
+/// Sizing from the last level keeps each level a 1/T fraction of the one below it, so the
+/// levels above the last one hold at most about `size(last) / (T - 1)` bytes: the space
+/// amplification bound of docs/design.md ("Space amplification") holds at every size,
+/// not only once the data is much larger than `level_base_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelTargets {
+    /// Where L0 compacts into (when nothing shallower holds data).
+    pub base_level: usize,
+    /// The deepest level: the configured one, or deeper if the tree already has more levels
+    /// (e.g. reopened with a smaller `levels`). It never compacts by size.
+    pub last_level: usize,
+    /// `bytes[L]`: target of level L in bytes; index 0 (L0, sized by table count) is 0.
+    bytes: Vec<u64>,
+}
+
+impl LevelTargets {
+    /// Target of sorted level `level` (1..=last_level), in bytes.
+    pub fn bytes(&self, level: usize) -> u64 {
+        assert!(level >= 1, "L0 is sized by table count, not bytes");
+        self.bytes[level]
+    }
+}
+
+/// The level targets of the tree `levels` (see [`LevelTargets`]).
+pub fn level_targets(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> LevelTargets {
+    let last_level = last_level(levels, cfg);
+    let last_bytes = level_bytes(levels, last_level);
+    let mut bytes = vec![0; last_level + 1];
+    let mut target = last_bytes;
+    for level in (1..=last_level).rev() {
+        bytes[level] = target;
+        target /= cfg.level_multiplier;
+    }
+    // Targets grow with depth, so the levels at or above the base level's target form a
+    // suffix; the last level is the base level of a tree smaller than level_base_bytes.
+    let base_level = (1..last_level)
+        .find(|&level| bytes[level] >= cfg.level_base_bytes)
+        .unwrap_or(last_level);
+    for target in &mut bytes[..base_level] {
+        *target = 0;
+    }
+    LevelTargets {
+        base_level,
+        last_level,
+        bytes,
+    }
+}
+
+/// Deepest level of the tree: the configured one, or deeper if the tree has more levels.
+fn last_level(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> usize {
+    cfg.levels.max(levels.len()) - 1
+}
+
+fn level_bytes(levels: &[Vec<TableSummary>], level: usize) -> u64 {
+    levels
+        .get(level)
+        .map_or(0, |tables| tables.iter().map(|t| t.meta.file_bytes).sum())
 }
 
 /// Picks the next size-driven compaction, if any. Pure: no I/O, no clock.
@@ -147,26 +213,47 @@ pub fn choose(version: &Version, cfg: &CompactionConfig) -> Option<Choice> {
     choose_from(&summarize(version), cfg)
 }
 
-/// [`choose`] over table summaries.
+/// [`choose`] for an explicit request (`Db::compact`): like `choose`, but any L0 table at
+/// all is reason enough to compact L0, so that repeated calls end with an empty L0 and
+/// every level within its target: the tree's settled shape.
+pub fn choose_settle(version: &Version, cfg: &CompactionConfig) -> Option<Choice> {
+    choose_settle_from(&summarize(version), cfg)
+}
+
+/// [`choose_settle`] over table summaries.
+pub fn choose_settle_from(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> Option<Choice> {
+    let settle = CompactionConfig {
+        l0_tables_trigger: 1,
+        ..cfg.clone()
+    };
+    choose_from(levels, &settle)
+}
+
+/// [`choose`] over table summaries. Level targets are those of [`level_targets`].
 ///
-/// - L0 has `l0_tables_trigger` tables or more: all of L0 plus the overlapping L1 tables
-///   go to L1 (L0 first, because every read probes every L0 table).
+/// - L0 has `l0_tables_trigger` tables or more: all of L0 plus the overlapping tables of
+///   the output level go there (L0 first, because every read probes every L0 table). The
+///   output level is the base level, or the shallowest sorted level holding data if that
+///   is shallower (a version in L0 must stay above every older version of its key).
 /// - Otherwise the sorted level (not the last) with the highest `bytes / target`, if that
-///   score is >= 1: one of its tables, plus the overlapping tables of the next level. The
-///   table is the one whose overlap with the next level is smallest relative to its own
-///   size (RocksDB's "min overlapping ratio": least bytes rewritten per byte moved down),
-///   ties broken by more tombstones, then key order. It needs no state between calls.
+///   score is >= 1 (a level with target 0 scores its bytes): one of its tables, plus the
+///   overlapping tables of the next level. The table is the one whose overlap with the
+///   next level is smallest relative to its own size (RocksDB's "min overlapping ratio":
+///   least bytes rewritten per byte moved down), ties broken by more tombstones, then key
+///   order. It needs no state between calls.
 pub fn choose_from(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> Option<Choice> {
     let tree = Tree::new(levels, cfg);
+    let targets = level_targets(levels, cfg);
     let l0 = tree.level(0);
     if l0.len() >= cfg.l0_tables_trigger {
-        return Some(tree.choice(0, l0.iter(), 1, Reason::L0Count));
+        let output_level = tree.l0_output_level(&targets);
+        return Some(tree.choice(0, l0.iter(), output_level, Reason::L0Count));
     }
     let mut best: Option<(usize, f64)> = None;
     // The last level has nowhere to go: it never compacts by size.
-    for level in 1..tree.last_level {
-        let bytes: u64 = tree.level(level).iter().map(|t| t.meta.file_bytes).sum();
-        let score = bytes as f64 / level_target_bytes(cfg, level) as f64;
+    for level in 1..targets.last_level {
+        let bytes = level_bytes(levels, level);
+        let score = bytes as f64 / targets.bytes(level).max(1) as f64;
         if score >= 1.0 && best.is_none_or(|(_, best_score)| score > best_score) {
             best = Some((level, score));
         }
@@ -191,6 +278,28 @@ pub fn choose_from(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> Opti
         level + 1,
         Reason::LevelSize(level),
     ))
+}
+
+/// A full compaction (`Db::compact_all`): every table of every level merged into the last
+/// level, bottommost, so that one version of each live key is left and every tombstone and
+/// expired entry is dropped: the format's floor of space amplification. `None` for an empty
+/// tree. Unlike the other policies it is not meant to be called in a loop (it always has
+/// something to rewrite). Pure.
+pub fn choose_full(version: &Version, cfg: &CompactionConfig) -> Option<Choice> {
+    choose_full_from(&summarize(version), cfg)
+}
+
+/// [`choose_full`] over table summaries.
+pub fn choose_full_from(levels: &[Vec<TableSummary>], cfg: &CompactionConfig) -> Option<Choice> {
+    let _validated = Tree::new(levels, cfg);
+    let input_level = levels.iter().position(|tables| !tables.is_empty())?;
+    Some(Choice {
+        input_level,
+        output_level: last_level(levels, cfg),
+        inputs: levels.iter().flatten().map(|t| t.id).collect(),
+        reason: Reason::Full,
+        bottommost: true,
+    })
 }
 
 /// Picks a table whose estimated expired/tombstoned share at `now` is high (from the
@@ -241,7 +350,8 @@ pub fn choose_sweep_from(
     let (level, pos, _, _) = best?;
     let table = &levels[level][pos];
     if level == 0 {
-        return Some(tree.choice(0, levels[0][pos..].iter(), 1, Reason::TtlSweep));
+        let output_level = tree.l0_output_level(&level_targets(levels, cfg));
+        return Some(tree.choice(0, levels[0][pos..].iter(), output_level, Reason::TtlSweep));
     }
     let range = KeyRange::of(std::iter::once(table));
     let output_level = if tree.overlaps_below(level, &range) {
@@ -336,10 +446,18 @@ pub fn run_compaction(
     table_opts: TableOptions,
 ) -> Result<CompactionOutput> {
     let inputs = input_handles(choice, version);
-    let sources: Vec<Box<dyn RecordIter>> = inputs
-        .iter()
-        .map(|h| Box::new(h.table.iter()) as Box<dyn RecordIter>)
-        .collect();
+    // One source per L0 table (they overlap), one per sorted level (its tables do not):
+    // the merge then holds one read-ahead buffer per source, however many tables it
+    // reads. Sources newest first, as `input_handles` orders the tables.
+    let mut sources: Vec<Box<dyn RecordIter>> = Vec::new();
+    for level in inputs.chunk_by(|a, b| a.level == b.level) {
+        let tables = level.iter().map(|h| Arc::clone(&h.table));
+        if level[0].level == 0 {
+            sources.extend(tables.map(|t| Box::new(LevelIter::new(fs, vec![t])) as _));
+        } else {
+            sources.push(Box::new(LevelIter::new(fs, tables.collect())));
+        }
+    }
     let mut stream = CompactionStream::new(MergeIter::new(sources), choice.bottommost, now);
     let mut writer = OutputWriter {
         fs: fs.as_ref(),
@@ -363,6 +481,63 @@ pub fn run_compaction(
         records_out: writer.records_out,
         tables: writer.tables,
     })
+}
+
+/// Reads tables that do not overlap, given in key order, as one stream: each with
+/// [`Table::iter_sequential`] (positioned reads, so that a compaction's input pages do not
+/// stay resident in the mappings, which readers of the inputs keep using), opened only
+/// when the previous one is exhausted, so one read-ahead buffer at a time.
+struct LevelIter {
+    fs: Arc<dyn FileSystem>,
+    tables: Vec<Arc<Table>>,
+    /// The table after `current`.
+    next: usize,
+    current: Option<TableIterator>,
+}
+
+impl LevelIter {
+    fn new(fs: &Arc<dyn FileSystem>, tables: Vec<Arc<Table>>) -> Self {
+        Self {
+            fs: Arc::clone(fs),
+            tables,
+            next: 0,
+            current: None,
+        }
+    }
+}
+
+impl RecordIter for LevelIter {
+    fn seek(&mut self, key: &[u8]) -> Result<()> {
+        self.current = None;
+        let first = self
+            .tables
+            .partition_point(|t| t.meta().largest_key.as_ref() < key);
+        self.next = first;
+        if let Some(table) = self.tables.get(first) {
+            let mut it = table.iter_sequential(self.fs.as_ref())?;
+            it.seek(key)?;
+            self.current = Some(it);
+            self.next = first + 1;
+        }
+        Ok(())
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            if let Some(it) = &mut self.current {
+                if let Some(record) = it.next_record()? {
+                    return Ok(Some(record));
+                }
+            }
+            // Dropped before the next one opens: one buffer at a time.
+            self.current = None;
+            let Some(table) = self.tables.get(self.next) else {
+                return Ok(None);
+            };
+            self.current = Some(table.iter_sequential(self.fs.as_ref())?);
+            self.next += 1;
+        }
+    }
 }
 
 /// The handles of `choice.inputs`, newest first: by level, and within L0 in version order.
@@ -538,9 +713,6 @@ fn overlap_bytes(sorted: &[TableSummary], meta: &TableMeta) -> u64 {
 /// The levels as the policy sees them.
 struct Tree<'a> {
     levels: &'a [Vec<TableSummary>],
-    /// Deepest level: the configured one, or deeper if the tree already has more levels
-    /// (e.g. reopened with a smaller `levels`).
-    last_level: usize,
 }
 
 impl<'a> Tree<'a> {
@@ -556,14 +728,19 @@ impl<'a> Tree<'a> {
                 "L{level} is not sorted and non-overlapping"
             );
         }
-        Self {
-            levels,
-            last_level: cfg.levels.max(levels.len()) - 1,
-        }
+        Self { levels }
     }
 
     fn level(&self, level: usize) -> &'a [TableSummary] {
         self.levels.get(level).map_or(&[], Vec::as_slice)
+    }
+
+    /// Where L0 compacts into: the base level, or the shallowest sorted level holding data
+    /// if that is shallower, so that L0's versions stay above every older version.
+    fn l0_output_level(&self, targets: &LevelTargets) -> usize {
+        (1..targets.base_level)
+            .find(|&level| !self.level(level).is_empty())
+            .unwrap_or(targets.base_level)
     }
 
     /// True if a table in a level deeper than `level` overlaps `range`.
@@ -641,17 +818,47 @@ mod tests {
         t
     }
 
+    /// A tree with one table of `bytes` in its last level (L3 of `cfg()`).
+    fn with_last_level(bytes: u64) -> Vec<Vec<TableSummary>> {
+        vec![vec![], vec![], vec![], vec![table(1, "a", "z", bytes)]]
+    }
+
+    fn targets_of(levels: &[Vec<TableSummary>], c: &CompactionConfig) -> Vec<u64> {
+        let t = level_targets(levels, c);
+        (1..=t.last_level).map(|level| t.bytes(level)).collect()
+    }
+
     #[test]
-    fn level_targets_grow_by_the_multiplier_and_saturate() {
+    fn level_targets_are_sized_from_the_last_level() {
         let c = cfg();
-        assert_eq!(level_target_bytes(&c, 1), 1000);
-        assert_eq!(level_target_bytes(&c, 2), 10_000);
-        assert_eq!(level_target_bytes(&c, 3), 100_000);
-        let huge = CompactionConfig {
-            level_base_bytes: u64::MAX / 2,
-            ..cfg()
-        };
-        assert_eq!(level_target_bytes(&huge, 3), u64::MAX);
+        // Empty, or smaller than level_base_bytes * T: L0 compacts into the last level.
+        for bytes in [0, 999, 9_999] {
+            let t = level_targets(&with_last_level(bytes), &c);
+            assert_eq!((t.base_level, t.last_level), (3, 3), "{bytes}");
+            assert_eq!(targets_of(&with_last_level(bytes), &c), vec![0, 0, bytes]);
+        }
+        // L2's target reaches level_base_bytes: L2 is the base level.
+        let t = level_targets(&with_last_level(10_000), &c);
+        assert_eq!(t.base_level, 2);
+        assert_eq!(targets_of(&with_last_level(10_000), &c), [0, 1_000, 10_000]);
+        assert_eq!(targets_of(&with_last_level(99_999), &c), [0, 9_999, 99_999]);
+        // Every level reaches it: L1 is the base level, and stays so as the tree grows.
+        for bytes in [100_000, u64::MAX] {
+            let t = level_targets(&with_last_level(bytes), &c);
+            assert_eq!(t.base_level, 1);
+            assert_eq!(
+                targets_of(&with_last_level(bytes), &c),
+                [bytes / 100, bytes / 10, bytes]
+            );
+        }
+        // Upper levels do not count, only the last one; a tree deeper than configured
+        // is sized from its deepest level.
+        let mut deeper = with_last_level(100_000);
+        deeper[1] = vec![table(2, "a", "z", 5_000_000)];
+        deeper.push(vec![table(3, "a", "z", 50_000)]);
+        let t = level_targets(&deeper, &c);
+        assert_eq!((t.base_level, t.last_level), (3, 4));
+        assert_eq!(targets_of(&deeper, &c), [0, 0, 5_000, 50_000]);
     }
 
     #[test]
@@ -713,6 +920,7 @@ mod tests {
             vec![table(10, "a", "z", 50); 3],
             vec![table(1, "a", "c", 500), table(2, "d", "f", 499)],
             vec![table(3, "a", "z", 9_999)],
+            vec![table(4, "a", "z", 100_000)],
         ];
         assert_eq!(choose_from(&levels, &cfg()), None);
     }
@@ -753,6 +961,101 @@ mod tests {
     }
 
     #[test]
+    fn l0_compacts_into_the_base_level_unless_a_shallower_level_holds_data() {
+        let l0 = || vec![table(10, "c", "d", 10); 4];
+        // Last level 10_000: L2 is the base level.
+        let mut levels = with_last_level(10_000);
+        levels[0] = l0();
+        levels[0][1].id = 11;
+        levels[0][2].id = 12;
+        levels[0][3].id = 13;
+        levels[2] = vec![table(20, "a", "b", 100), table(21, "c", "c", 100)];
+        assert_eq!(
+            choose_from(&levels, &cfg()).unwrap(),
+            Choice {
+                input_level: 0,
+                output_level: 2,
+                inputs: vec![10, 11, 12, 13, 21],
+                reason: Reason::L0Count,
+                bottommost: false,
+            }
+        );
+        // Data above the base level (left by an older tree shape): L0 stays above it.
+        levels[1] = vec![table(30, "x", "y", 10)];
+        let choice = choose_from(&levels, &cfg()).unwrap();
+        assert_eq!((choice.output_level, choice.inputs.len()), (1, 4));
+        // An empty tree: straight into the last level, bottommost.
+        let mut empty = vec![vec![]; 4];
+        empty[0] = levels[0].clone();
+        let choice = choose_from(&empty, &cfg()).unwrap();
+        assert_eq!((choice.output_level, choice.bottommost), (3, true));
+    }
+
+    #[test]
+    fn levels_above_the_base_level_drain_down() {
+        // Last level 10_000: base L2, so L1's 5 bytes are over its target of 0.
+        let mut levels = with_last_level(10_000);
+        levels[1] = vec![table(2, "a", "b", 5)];
+        levels[2] = vec![table(3, "a", "a", 999)];
+        assert_eq!(
+            choose_from(&levels, &cfg()).unwrap(),
+            Choice {
+                input_level: 1,
+                output_level: 2,
+                inputs: vec![2, 3],
+                reason: Reason::LevelSize(1),
+                bottommost: false,
+            }
+        );
+        levels[1].clear();
+        assert_eq!(choose_from(&levels, &cfg()), None, "L2 is within its 1_000");
+    }
+
+    #[test]
+    fn settle_compacts_any_l0_table() {
+        let mut levels = with_last_level(10_000);
+        levels[0] = vec![table(10, "b", "c", 10)];
+        assert_eq!(choose_from(&levels, &cfg()), None, "under the L0 trigger");
+        assert_eq!(
+            choose_settle_from(&levels, &cfg()).unwrap(),
+            Choice {
+                input_level: 0,
+                output_level: 2,
+                inputs: vec![10],
+                reason: Reason::L0Count,
+                bottommost: false,
+            }
+        );
+        levels[0].clear();
+        assert_eq!(choose_settle_from(&levels, &cfg()), None);
+    }
+
+    #[test]
+    fn full_compaction_takes_every_table_into_the_last_level() {
+        assert_eq!(choose_full_from(&[], &cfg()), None);
+        assert_eq!(choose_full_from(&vec![vec![]; 4], &cfg()), None);
+        let mut levels = with_last_level(10);
+        levels[2] = vec![table(2, "a", "b", 10), table(3, "c", "d", 10)];
+        assert_eq!(
+            choose_full_from(&levels, &cfg()).unwrap(),
+            Choice {
+                input_level: 2,
+                output_level: 3,
+                inputs: vec![2, 3, 1],
+                reason: Reason::Full,
+                bottommost: true,
+            }
+        );
+        levels[0] = vec![table(11, "x", "y", 10), table(10, "a", "z", 10)];
+        levels.push(vec![table(40, "m", "n", 10)]);
+        let choice = choose_full_from(&levels, &cfg()).unwrap();
+        assert_eq!(
+            (choice.input_level, choice.output_level, choice.inputs),
+            (0, 4, vec![11, 10, 2, 3, 1, 40])
+        );
+    }
+
+    #[test]
     fn size_trigger_picks_the_table_with_the_least_overlap_below() {
         let levels = vec![
             vec![],
@@ -766,7 +1069,7 @@ mod tests {
                 table(21, "f", "f", 100),
                 table(22, "h", "h", 50),
             ],
-            vec![table(30, "h", "h", 10)],
+            vec![table(30, "h", "h", 100_000)],
         ];
         // L1: 1500 / 1000. Overlap ratios: t1 10, t2 0.2, t3 0.1.
         let choice = choose_from(&levels, &cfg()).unwrap();
@@ -790,6 +1093,8 @@ mod tests {
                 table(1, "a", "c", 600),
                 with_tombstones(table(2, "d", "f", 600), 7),
             ],
+            vec![],
+            vec![table(30, "x", "y", 100_000)],
         ];
         let choice = choose_from(&levels, &cfg()).unwrap();
         assert_eq!(choice.inputs, vec![2]);
@@ -802,7 +1107,7 @@ mod tests {
             vec![],
             vec![table(1, "a", "c", 1500)],
             vec![table(2, "a", "c", 20_000)],
-            vec![table(3, "a", "c", 1)],
+            vec![table(3, "a", "c", 100_000)],
         ];
         let choice = choose_from(&levels, &cfg()).unwrap();
         assert_eq!(choice.reason, Reason::LevelSize(2));
@@ -820,7 +1125,7 @@ mod tests {
             vec![],
             vec![],
             vec![table(1, "a", "z", 200_000)],
-            vec![table(2, "a", "z", u64::MAX / 4)],
+            vec![table(2, "a", "z", 1_000_000)],
         ];
         assert_eq!(
             choose_from(&levels, &c).unwrap().reason,
@@ -895,6 +1200,17 @@ mod tests {
                 reason: Reason::TtlSweep,
                 bottommost: true,
             }
+        );
+    }
+
+    #[test]
+    fn sweep_of_an_l0_table_goes_to_the_base_level() {
+        let mut levels = with_last_level(10_000);
+        levels[0] = vec![with_tombstones(table(10, "a", "b", 10), 80)];
+        let choice = choose_sweep_from(&levels, &cfg(), 0).unwrap();
+        assert_eq!(
+            (choice.inputs, choice.output_level, choice.bottommost),
+            (vec![10], 2, false)
         );
     }
 
@@ -1043,7 +1359,7 @@ mod simulation {
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::merge::test_support::VecIter;
+    use crate::merge::test_support::{put, VecIter};
     use crate::merge::LiveIter;
 
     /// Stand-in for a record's encoded size.
@@ -1217,9 +1533,9 @@ mod simulation {
     fn sim_config(sweep_garbage_ratio: f64) -> CompactionConfig {
         CompactionConfig {
             l0_tables_trigger: 3,
-            level_base_bytes: 600,
+            level_base_bytes: 100,
             level_multiplier: 3,
-            levels: 4,
+            levels: 5,
             table_bytes_target: 250,
             sweep_garbage_ratio,
         }
@@ -1282,7 +1598,7 @@ mod simulation {
             for (level, tables) in levels.iter().enumerate().take(last_level).skip(1) {
                 let bytes: u64 = tables.iter().map(|t| t.meta.file_bytes).sum();
                 assert!(
-                    bytes < level_target_bytes(&sim.cfg, level),
+                    bytes < level_targets(&levels, &sim.cfg).bytes(level).max(1),
                     "seed {seed} L{level}"
                 );
             }
@@ -1291,6 +1607,75 @@ mod simulation {
                 "the tree grew"
             );
             sim.check(now);
+        }
+    }
+
+    /// Bytes of the tables of `levels` (all of them, or only the sorted levels).
+    fn stored_bytes(levels: &[Vec<TableSummary>], include_l0: bool) -> u64 {
+        let skip = usize::from(!include_l0);
+        levels
+            .iter()
+            .skip(skip)
+            .flatten()
+            .map(|t| t.meta.file_bytes)
+            .sum()
+    }
+
+    /// Overwrites a small key space many times (same-size values: no deletes, no TTLs),
+    /// settling size compactions after every flush, and checks the space amplification
+    /// bound of docs/design.md ("Space amplification") in every settled state: the sorted
+    /// levels hold at most T/(T-1) times the live data, whatever the tree's size, and an
+    /// explicit settle (`choose_settle`) also empties L0.
+    #[test]
+    fn overwrites_settle_within_the_space_amplification_bound() {
+        const FLUSHES: u64 = 150;
+        const OPS_PER_FLUSH: usize = 20;
+        const VALUE_BYTES: usize = 10;
+        for keys in [10u32, 50, 300] {
+            let mut sim = Sim::new(sim_config(0.5));
+            let t = sim.cfg.level_multiplier;
+            let mut rng = StdRng::seed_from_u64(u64::from(keys));
+            let mut seqno = 0;
+            let mut deepest_base = usize::MAX;
+            for _ in 0..FLUSHES {
+                let memtable = (0..OPS_PER_FLUSH)
+                    .map(|_| {
+                        seqno += 1;
+                        put(
+                            &format!("k{:03}", rng.gen_range(0..keys)),
+                            seqno,
+                            &"v".repeat(VALUE_BYTES),
+                            0,
+                        )
+                    })
+                    .collect();
+                sim.flush(memtable);
+                let cfg = sim.cfg.clone();
+                sim.settle(0, |levels| choose_from(levels, &cfg));
+                let levels = sim.summaries();
+                let live: u64 = sim.model.values().map(record_bytes).sum();
+                let sorted = stored_bytes(&levels, false);
+                assert!(
+                    sorted * (t - 1) <= live * t,
+                    "{keys} keys: sorted levels hold {sorted} bytes for {live} live"
+                );
+                let l0 = stored_bytes(&levels, true) - sorted;
+                let record = put("k000", 0, &"v".repeat(VALUE_BYTES), 0);
+                let memtable_max = OPS_PER_FLUSH as u64 * record_bytes(&record);
+                assert!(l0 < sim.cfg.l0_tables_trigger as u64 * memtable_max);
+                deepest_base = deepest_base.min(level_targets(&levels, &sim.cfg).base_level);
+            }
+            let cfg = sim.cfg.clone();
+            sim.settle(0, |levels| choose_settle_from(levels, &cfg));
+            let levels = sim.summaries();
+            assert!(levels[0].is_empty(), "{keys} keys: the settle empties L0");
+            let live: u64 = sim.model.values().map(record_bytes).sum();
+            let total = stored_bytes(&levels, true);
+            assert!(total * (t - 1) <= live * t, "{keys} keys: {total} / {live}");
+            if keys == 300 {
+                // Big enough for the base level to move up from the last level.
+                assert!(deepest_base < sim.cfg.levels - 1, "base L{deepest_base}");
+            }
         }
     }
 

@@ -395,10 +395,21 @@ impl Db {
         self.inner.flush_all()
     }
 
-    /// Runs compactions until the policy has nothing left to do (at most
-    /// `COMPACTIONS_PER_CALL_MAX`).
+    /// Runs compactions until the tree is settled (at most `COMPACTIONS_PER_CALL_MAX`):
+    /// L0 is empty and every level is within its target (`compaction::choose_settle`),
+    /// which bounds the space amplification by T/(T-1) for `level_multiplier` T.
     pub fn compact(&self) -> Result<()> {
-        self.inner.compact()
+        self.inner.compact(Pick::Settle)
+    }
+
+    /// Flushes the memtables, then merges every table into the last level in one full
+    /// compaction (`compaction::choose_full`): one version of each live key is left, with
+    /// no tombstone and no expired entry, the floor of space amplification. For operators:
+    /// it rewrites the whole database, and needs room for a second copy while it runs.
+    pub fn compact_all(&self) -> Result<()> {
+        self.inner.flush_all()?;
+        self.inner.compact_once(Pick::Full)?;
+        Ok(())
     }
 
     /// Runs one TTL sweep now: compacts the tables whose expired/tombstoned share is high.
@@ -494,6 +505,19 @@ impl Snapshot {
     ) -> Result<Vec<Entry>> {
         self.read.scan_prefix(prefix, after, limit)
     }
+}
+
+/// The policy that picks a compaction (see `compaction`).
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    /// `choose`: what the background thread runs after flushes.
+    Size,
+    /// `choose_settle`: an explicit `Db::compact`, down to the settled shape.
+    Settle,
+    /// `choose_full`: `Db::compact_all`, run once.
+    Full,
+    /// `choose_sweep` at this time (unix seconds).
+    Sweep(u64),
 }
 
 fn spawn(name: &str, inner: &Arc<Inner>, body: fn(&Inner)) -> Result<JoinHandle<()>> {
@@ -1320,9 +1344,11 @@ impl Inner {
     // -----------------------------------------------------------------------------------
     // Compaction and sweep
 
-    fn compact(&self) -> Result<()> {
+    /// Runs compactions chosen by `pick` until it has nothing left to do (at most
+    /// `COMPACTIONS_PER_CALL_MAX`).
+    fn compact(&self, pick: Pick) -> Result<()> {
         for _ in 0..COMPACTIONS_PER_CALL_MAX {
-            if !self.compact_once(None)? {
+            if !self.compact_once(pick)? {
                 break;
             }
         }
@@ -1332,23 +1358,24 @@ impl Inner {
     fn sweep(&self) -> Result<()> {
         let now = self.opts.clock.now_unix_secs();
         for _ in 0..SWEEP_COMPACTIONS_PER_RUN_MAX {
-            if !self.compact_once(Some(now))? {
+            if !self.compact_once(Pick::Sweep(now))? {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Runs one compaction chosen by the size policy, or by the TTL sweep policy when
-    /// `sweep_now` is given. Returns false if the policy chose nothing.
-    fn compact_once(&self, sweep_now: Option<u64>) -> Result<bool> {
+    /// Runs one compaction chosen by `pick`. Returns false if the policy chose nothing.
+    fn compact_once(&self, pick: Pick) -> Result<bool> {
         let _compaction = lock(&self.compaction_lock);
         self.check_not_poisoned()?;
         let version = Arc::clone(&self.current_view().version);
         let cfg = &self.opts.compaction;
-        let choice = match sweep_now {
-            None => compaction::choose(&version, cfg),
-            Some(now) => compaction::choose_sweep(&version, cfg, now),
+        let choice = match pick {
+            Pick::Size => compaction::choose(&version, cfg),
+            Pick::Settle => compaction::choose_settle(&version, cfg),
+            Pick::Full => compaction::choose_full(&version, cfg),
+            Pick::Sweep(now) => compaction::choose_sweep(&version, cfg, now),
         };
         let Some(choice) = choice else {
             return Ok(false);
@@ -1417,7 +1444,7 @@ impl Inner {
             })
             .collect();
         self.install(&edit, handles, None)?;
-        if sweep_now.is_some() {
+        if matches!(pick, Pick::Sweep(_)) {
             bump(&self.stats.sweeps, 1);
         } else {
             bump(&self.stats.compactions, 1);
@@ -1609,7 +1636,7 @@ impl Inner {
             }
             // A failed compaction is retried after the next flush; its inputs stay live.
             if compact {
-                if let Err(e) = self.compact() {
+                if let Err(e) = self.compact(Pick::Size) {
                     self.background_failed(&e);
                 }
             }

@@ -31,6 +31,13 @@ pub trait WritableFile: Send + Sync {
     }
 }
 
+/// An immutable file opened for positioned reads.
+pub trait ReadableFile: Send + Sync {
+    /// Reads exactly `buf.len()` bytes starting at `offset`; reading past the end is an
+    /// error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+}
+
 /// Holds the data directory's lock until dropped.
 pub trait DirLock: Send + Sync {}
 
@@ -46,6 +53,13 @@ pub trait FileSystem: Send + Sync + 'static {
     fn read(&self, path: &Path) -> Result<Vec<u8>>;
     /// Maps a whole (immutable, already synced) file for reading.
     fn map(&self, path: &Path) -> Result<Mapped>;
+    /// Opens an immutable, already synced file for positioned reads that bypass any
+    /// mapping: for one pass over a whole file (compaction inputs), whose pages then stay
+    /// in the page cache rather than in the process's resident memory. The default reads
+    /// from [`FileSystem::map`], for file systems where the two are the same.
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadableFile>> {
+        Ok(Box::new(MappedReader(self.map(path)?)))
+    }
     /// Cuts a file to `len` bytes and syncs it.
     fn truncate(&self, path: &Path, len: u64) -> Result<()>;
     /// Atomically renames `from` to `to` (replacing `to`). Durable only after `sync_dir`.
@@ -146,6 +160,32 @@ impl FaultOp {
 // ---------------------------------------------------------------------------------------------
 // RealFs
 // ---------------------------------------------------------------------------------------------
+
+/// [`FileSystem::open_read`] over a mapping: copies out of it.
+struct MappedReader(Mapped);
+
+impl ReadableFile for MappedReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let bytes = (*self.0).as_ref();
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .filter(|range| range.end <= bytes.len())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(&bytes[range]);
+        Ok(())
+    }
+}
+
+/// A file of [`RealFs`] opened for positioned reads (`pread`).
+struct RealReader(File);
+
+impl ReadableFile for RealReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.0.read_exact_at(buf, offset)?;
+        Ok(())
+    }
+}
 
 /// A file of [`RealFs`] opened for appending.
 struct RealFile {
@@ -289,6 +329,10 @@ impl FileSystem for RealFs {
         // lives, so the mapped bytes cannot change underneath the returned slice.
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Arc::new(map))
+    }
+
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadableFile>> {
+        Ok(Box::new(RealReader(File::open(path)?)))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<()> {
@@ -1136,6 +1180,33 @@ mod tests {
         file.sync().unwrap();
         let mapped = fs.map(&full).unwrap();
         assert_eq!((*mapped).as_ref(), &[7u8; 10_000][..]);
+    }
+
+    #[test]
+    fn readers_read_exact_ranges_and_reject_reads_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        let mut file = RealFs.create(&path).unwrap();
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        file.append(&bytes).unwrap();
+        file.sync().unwrap();
+        let fault = FaultFs::new();
+        let readers = [
+            RealFs.open_read(&path).unwrap(),
+            // FaultFs uses the default: reads from its `map`.
+            fault.open_read(&path).unwrap(),
+        ];
+        for reader in readers {
+            let mut buf = vec![0u8; 300];
+            reader.read_exact_at(&mut buf, 9_000).unwrap();
+            assert_eq!(buf, &bytes[9_000..9_300]);
+            reader.read_exact_at(&mut buf, 9_700).unwrap();
+            assert_eq!(buf, &bytes[9_700..]);
+            assert!(reader.read_exact_at(&mut buf, 9_701).is_err());
+            assert!(reader.read_exact_at(&mut buf, u64::MAX).is_err());
+            reader.read_exact_at(&mut [], 10_000).unwrap();
+        }
+        assert!(RealFs.open_read(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -286,7 +286,11 @@ fn the_sweep_reclaims_an_idle_table_once_its_entries_expire() {
         .map(|i| put(&format!("k{i:03}"), i + 1, "v", 2_000 + i))
         .collect();
     let id = tree.add(3, records);
-    let cfg = CompactionConfig::default();
+    // L3 is the tree's last level.
+    let cfg = CompactionConfig {
+        levels: LEVELS,
+        ..CompactionConfig::default()
+    };
     assert_eq!(choose_sweep(&tree.version, &cfg, 1_999), None);
     assert_eq!(choose(&tree.version, &cfg), None);
     // Half expired: the default ratio (0.5) is reached.

@@ -30,7 +30,7 @@ use self::bloom::Bloom;
 use self::format::{decode_meta, encode_meta, Footer};
 use crate::batch::{Kind, Record};
 use crate::error::{Error, Result};
-use crate::fs::{FileSystem, Mapped, WritableFile};
+use crate::fs::{FileSystem, Mapped, ReadableFile, WritableFile};
 use crate::merge::RecordIter;
 
 pub use self::coding::DecodeError;
@@ -47,6 +47,12 @@ pub const RESTART_INTERVAL_MAX: usize = 1024;
 /// Largest `TableOptions::bloom_bits_per_key`; beyond ~20 the false-positive rate is
 /// already negligible.
 pub const BLOOM_BITS_PER_KEY_MAX: usize = 64;
+
+/// Bytes a sequential iterator ([`Table::iter_sequential`]) reads per `pread`, and so
+/// about what it buffers (more only for a larger block). Large enough that the system call
+/// costs little per block, small enough that a compaction (one buffer per L0 input and
+/// per level it reads) holds a few MiB.
+pub const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 /// Restart interval of the index block: every entry stores its whole key, so a lookup is a
 /// pure binary search and each key can be compared in place.
@@ -514,13 +520,34 @@ impl Table {
         Ok((data.is_valid() && data.key() == key).then(|| data.record()))
     }
 
-    /// An iterator over every record, in order.
+    /// An iterator over every record, in order, reading blocks through the mapping.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
         TableIterator {
             table: Arc::clone(self),
             cursor: Cursor::new(self),
             state: IterState::Unpositioned,
         }
+    }
+
+    /// An iterator over every record, in order, for one pass over the whole table (a
+    /// compaction input): it reads the data blocks with positioned reads of
+    /// [`READ_AHEAD_BYTES`] from `fs.open_read`, not through the mapping, so the pages it
+    /// reads stay out of the process's resident memory (a mapped page, once touched,
+    /// counts in the RSS until the table is dropped). The table's mapping still serves
+    /// its index, and every other reader of the table, concurrently.
+    pub fn iter_sequential(self: &Arc<Self>, fs: &dyn FileSystem) -> Result<TableIterator> {
+        let file = fs.open_read(&self.path)?;
+        let mut cursor = Cursor::new(self);
+        cursor.read_ahead = Some(ReadAhead {
+            file,
+            start: 0,
+            buf: Bytes::new(),
+        });
+        Ok(TableIterator {
+            table: Arc::clone(self),
+            cursor,
+            state: IterState::Unpositioned,
+        })
     }
 
     /// Reads every block, checking every CRC, the restart points (so that seeks work, not
@@ -633,12 +660,44 @@ fn block_error(path: &Path, handle: BlockHandle, what: &str, e: DecodeError) -> 
     )
 }
 
+/// Data blocks read ahead with positioned reads, for a sequential pass over a table.
+struct ReadAhead {
+    file: Box<dyn ReadableFile>,
+    /// `buf` holds the file's bytes from offset `start` on.
+    start: u64,
+    buf: Bytes,
+}
+
+impl ReadAhead {
+    /// A data block, checksum verified: from the buffer, refilled from `handle` on (up to
+    /// `READ_AHEAD_BYTES`, or the whole block if larger) unless it holds the block.
+    fn block(&mut self, table: &Table, handle: BlockHandle) -> Result<Block> {
+        let buffered = self.start..self.start + self.buf.len() as u64;
+        if !(buffered.contains(&handle.offset) && handle.end() <= buffered.end) {
+            // `data_handle` checked that the block ends within the data region.
+            let data_left = table.footer.bloom.offset - handle.offset;
+            let len = data_left.min(READ_AHEAD_BYTES.max(handle.size as usize) as u64);
+            // A fresh buffer, not a reused one: blocks and values of records still held
+            // by the caller are slices of the previous one.
+            let mut buf = vec![0; len as usize];
+            self.file.read_exact_at(&mut buf, handle.offset)?;
+            self.start = handle.offset;
+            self.buf = Bytes::from(buf);
+        }
+        let at = (handle.offset - self.start) as usize;
+        let raw = self.buf.slice(at..at + handle.size as usize);
+        Block::decode(raw).map_err(|e| block_error(&table.path, handle, "data", e))
+    }
+}
+
 /// A position in a table: an index entry and a position in the data block it points to.
 struct Cursor {
     index: BlockIterator,
     data: BlockIterator,
     /// Where the block `data` walks sits in the file, for error reports.
     data_handle: BlockHandle,
+    /// Set for a sequential pass: data blocks come from here, not from the mapping.
+    read_ahead: Option<ReadAhead>,
 }
 
 impl Cursor {
@@ -647,6 +706,7 @@ impl Cursor {
             index: table.index.iter(),
             data: BlockIterator::new(Block::default()),
             data_handle: BlockHandle::default(),
+            read_ahead: None,
         }
     }
 
@@ -692,7 +752,11 @@ impl Cursor {
                 return Ok(());
             }
             let handle = table.data_handle(&self.index)?;
-            self.data.set_block(table.read_block(handle)?);
+            let block = match &mut self.read_ahead {
+                Some(read_ahead) => read_ahead.block(table, handle)?,
+                None => table.read_block(handle)?,
+            };
+            self.data.set_block(block);
             self.data_handle = handle;
             let positioned = match target.take() {
                 Some((key, seqno)) => self.data.seek(key, seqno),
@@ -767,8 +831,8 @@ impl TableIterator {
                         offset: *offset,
                         reason: reason.clone(),
                     },
-                    // Reads touch only the mapping, so every error is a corruption; keep
-                    // a generic note in case that ever changes.
+                    // An I/O error of a sequential iterator's read: later calls report
+                    // it as a failure of this table.
                     other => IterState::Failed {
                         offset: 0,
                         reason: format!("earlier read failed: {other}"),

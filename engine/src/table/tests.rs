@@ -696,3 +696,252 @@ fn model_check_against_a_btreemap() {
         })
         .unwrap();
 }
+
+/// (offset, length) of every read, in order.
+type ReadLog = Arc<Mutex<Vec<(u64, usize)>>>;
+
+/// Positioned reads from a copy of a file, logged; optionally failing every read from the
+/// `fail_from`-th on.
+struct LoggedReader {
+    bytes: Vec<u8>,
+    reads: ReadLog,
+    fail_from: Option<usize>,
+}
+
+impl crate::fs::ReadableFile for LoggedReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let mut reads = self.reads.lock().unwrap();
+        if self.fail_from.is_some_and(|n| reads.len() >= n) {
+            return Err(Error::Io(std::io::Error::other("injected read failure")));
+        }
+        reads.push((offset, buf.len()));
+        let start = offset as usize;
+        buf.copy_from_slice(&self.bytes[start..start + buf.len()]);
+        Ok(())
+    }
+}
+
+/// A sequential iterator over `table` (whose file is `bytes`) and its read log.
+fn sequential(
+    table: &Arc<Table>,
+    bytes: &[u8],
+    fail_from: Option<usize>,
+) -> (TableIterator, ReadLog) {
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let reader = LoggedReader {
+        bytes: bytes.to_vec(),
+        reads: Arc::clone(&reads),
+        fail_from,
+    };
+    let it = table
+        .iter_sequential(&ReaderFs(Mutex::new(Some(Box::new(reader)))))
+        .unwrap();
+    (it, reads)
+}
+
+/// Hands out one reader from `open_read`; nothing else.
+struct ReaderFs(Mutex<Option<Box<dyn crate::fs::ReadableFile>>>);
+
+impl FileSystem for ReaderFs {
+    fn open_read(&self, _: &Path) -> Result<Box<dyn crate::fs::ReadableFile>> {
+        Ok(self.0.lock().unwrap().take().expect("one reader"))
+    }
+    fn map(&self, _: &Path) -> Result<Mapped> {
+        Err(unsupported())
+    }
+    fn create_dir_all(&self, _: &Path) -> Result<()> {
+        Err(unsupported())
+    }
+    fn create(&self, _: &Path) -> Result<Box<dyn WritableFile>> {
+        Err(unsupported())
+    }
+    fn open_append(&self, _: &Path) -> Result<Box<dyn WritableFile>> {
+        Err(unsupported())
+    }
+    fn read(&self, _: &Path) -> Result<Vec<u8>> {
+        Err(unsupported())
+    }
+    fn truncate(&self, _: &Path, _: u64) -> Result<()> {
+        Err(unsupported())
+    }
+    fn rename(&self, _: &Path, _: &Path) -> Result<()> {
+        Err(unsupported())
+    }
+    fn remove_file(&self, _: &Path) -> Result<()> {
+        Err(unsupported())
+    }
+    fn list(&self, _: &Path) -> Result<Vec<String>> {
+        Err(unsupported())
+    }
+    fn exists(&self, _: &Path) -> bool {
+        true
+    }
+    fn file_len(&self, _: &Path) -> Result<u64> {
+        Err(unsupported())
+    }
+    fn sync_dir(&self, _: &Path) -> Result<()> {
+        Err(unsupported())
+    }
+    fn lock(&self, _: &Path) -> Result<Box<dyn DirLock>> {
+        Err(unsupported())
+    }
+}
+
+fn drain(it: &mut TableIterator) -> Vec<Record> {
+    std::iter::from_fn(|| it.next_record().unwrap()).collect()
+}
+
+/// Small records filling several read-ahead buffers, with a few values larger than a
+/// whole buffer in between.
+fn read_ahead_sample() -> Vec<Record> {
+    const SMALL: u64 = 6_000;
+    let (big, small) = ("b".repeat(READ_AHEAD_BYTES + 1_000), "v".repeat(100));
+    (0..SMALL)
+        .map(|i| {
+            let value = if i % 2_000 == 1_000 { &big } else { &small };
+            put(&format!("key{i:05}"), i + 1, value, 0)
+        })
+        .collect()
+}
+
+/// Checks a sequential pass's reads: forward, each starting within the previous one's
+/// last block (a block straddling a buffer's end is read again whole), together covering
+/// the data blocks exactly. Returns the bytes read.
+fn check_forward_reads(reads: &[(u64, usize)], data_bytes: u64, block_bytes_max: u64) -> u64 {
+    let mut end = 0;
+    for &(offset, len) in reads {
+        assert!(offset <= end && end - offset < block_bytes_max, "{reads:?}");
+        assert!(offset + len as u64 > end, "{reads:?}");
+        end = offset + len as u64;
+    }
+    assert_eq!(end, data_bytes);
+    reads.iter().map(|&(_, len)| len as u64).sum()
+}
+
+#[test]
+fn sequential_iteration_reads_forward_in_bounded_reads() {
+    // Small blocks: buffers of READ_AHEAD_BYTES, each block read about once.
+    let records: Vec<Record> = (0..12_000u64)
+        .map(|i| put(&format!("key{i:05}"), i + 1, &"v".repeat(100), 0))
+        .collect();
+    let (bytes, _) = build(&records, TableOptions::default());
+    let table = open(&bytes).unwrap();
+    let data_bytes = table.footer.bloom.offset;
+    assert!(
+        data_bytes > 4 * READ_AHEAD_BYTES as u64,
+        "spans several buffers"
+    );
+    let (mut it, reads) = sequential(&table, &bytes, None);
+    assert_eq!(drain(&mut it), records);
+    let reads = reads.lock().unwrap();
+    assert!(reads.iter().all(|&(_, len)| len <= READ_AHEAD_BYTES));
+    let block_max = 2 * TableOptions::default().block_bytes as u64;
+    let read = check_forward_reads(&reads, data_bytes, block_max);
+    assert!(
+        read <= data_bytes + reads.len() as u64 * block_max,
+        "{read}"
+    );
+
+    // Blocks larger than a buffer are read whole, in one read.
+    let records = read_ahead_sample();
+    let (bytes, _) = build(&records, TableOptions::default());
+    let table = open(&bytes).unwrap();
+    let (mut it, reads) = sequential(&table, &bytes, None);
+    assert_eq!(drain(&mut it), records);
+    let reads = reads.lock().unwrap();
+    let big_block_max = 2 * READ_AHEAD_BYTES as u64;
+    check_forward_reads(&reads, table.footer.bloom.offset, big_block_max);
+    assert!(
+        reads.iter().any(|&(_, len)| len > READ_AHEAD_BYTES),
+        "{reads:?}"
+    );
+}
+
+#[test]
+fn sequential_iterator_seeks_like_the_mapped_one() {
+    let records = read_ahead_sample();
+    let (bytes, _) = build(&records, opts(1024, 4));
+    let table = open(&bytes).unwrap();
+    let (mut sequential, _) = sequential(&table, &bytes, None);
+    let mut mapped = table.iter();
+    // Forwards, backwards (before the buffer), and far ahead (after it).
+    for target in [
+        "key03000", "key00010", "key05990", "key00000", "zzz", "key04500",
+    ] {
+        sequential.seek(target.as_bytes()).unwrap();
+        mapped.seek(target.as_bytes()).unwrap();
+        for _ in 0..20 {
+            assert_eq!(
+                sequential.next_record().unwrap(),
+                mapped.next_record().unwrap(),
+                "after seeking {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sequential_iterator_reports_damage_and_read_errors() {
+    let records = sample();
+    let (mut bytes, _) = build(&records, opts(64, 2));
+    // A read error (of the first and only read): reported, and again on the next call.
+    let table = open(&bytes).unwrap();
+    let (mut it, _) = sequential(&table, &bytes[..], Some(0));
+    assert!(it.next_record().is_err(), "the only read failed");
+    assert!(it.next_record().is_err(), "the error repeats");
+
+    // A damaged data block: the same corruption as through the mapping.
+    let second = {
+        let mut index = table.index.iter();
+        index.seek_to_first().unwrap();
+        index.advance().unwrap();
+        BlockHandle::decode(index.value()).unwrap()
+    };
+    bytes[second.offset as usize + 1] ^= 0xff;
+    let table = open(&bytes).unwrap();
+    let (mut it, _) = sequential(&table, &bytes, None);
+    let err = loop {
+        match it.next_record() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("corruption not reported"),
+            Err(e) => break e,
+        }
+    };
+    let Error::Corruption { offset, .. } = err else {
+        panic!("{err}")
+    };
+    assert!(offset >= second.offset && offset < second.end(), "{offset}");
+}
+
+#[test]
+fn a_table_serves_gets_and_mapped_scans_during_a_sequential_pass() {
+    let records = read_ahead_sample();
+    let (bytes, _) = build(&records, TableOptions::default());
+    let table = open(&bytes).unwrap();
+    let (mut it, _) = sequential(&table, &bytes, None);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..2)
+            .map(|t| {
+                let table = Arc::clone(&table);
+                let records = &records;
+                s.spawn(move || {
+                    for r in records.iter().skip(t).step_by(7) {
+                        assert_eq!(table.get(&r.key, u64::MAX).unwrap().as_ref(), Some(r));
+                    }
+                    assert_eq!(&scan(&table), records);
+                })
+            })
+            .collect();
+        let mut seen = 0;
+        while let Some(r) = it.next_record().unwrap() {
+            assert_eq!(r, records[seen]);
+            // Interleaved on this thread too.
+            assert_eq!(table.get(&r.key, u64::MAX).unwrap(), Some(r));
+            seen += 1;
+        }
+        assert_eq!(seen, records.len());
+        for reader in readers {
+            reader.join().unwrap();
+        }
+    });
+}
