@@ -204,9 +204,19 @@ api_key = "sdkcheck"
 [[keyvalues.apps.users]]
 username = "sdk-user"
 password = "$password"
+[[keyvalues.apps]]
+api_key = "sdkcors"
+[[keyvalues.apps.users]]
+username = "sdk-user"
+password = "$password"
 EOF
   start_stratad baasic --config "$config" || return 1
+  say "-- same origin, no path prefix"
   STRATA_HOST=$ADDR BAASIC_API_KEY=sdkcheck BAASIC_USERNAME=sdk-user BAASIC_PASSWORD=$password \
+    timeout "$CHECK_TIMEOUT_SECS" node "$CHECKS_DIR/baasic/check.js" || return 1
+  say "-- cross-origin page (CORS) with the SDK's default /v1 prefix"
+  STRATA_HOST=$ADDR BAASIC_API_KEY=sdkcors BAASIC_USERNAME=sdk-user BAASIC_PASSWORD=$password \
+    BAASIC_PAGE_ORIGIN=http://app.example.test \
     timeout "$CHECK_TIMEOUT_SECS" node "$CHECKS_DIR/baasic/check.js"
 }
 

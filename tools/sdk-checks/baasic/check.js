@@ -2,6 +2,10 @@
 //
 //   STRATA_HOST=127.0.0.1:PORT BAASIC_API_KEY=.. BAASIC_USERNAME=.. BAASIC_PASSWORD=.. node check.js
 //
+// With BAASIC_PAGE_ORIGIN=http://app.example.test the page lives on another origin (every call
+// is a CORS request, preflights included, which jsdom enforces) and the app uses the SDK's
+// default apiVersion, i.e. the /v1/{apiKey}/ prefix: a browser app as the SDK's README sets it up.
+//
 // The application must start without key-value resources. Exits 0 when every result matches,
 // 1 at the first mismatch. See docs/sdk-checks.md.
 //
@@ -12,7 +16,7 @@
 // load in Node either (`require("core")`, a webpack alias). So this check runs the bundle as a
 // page would, per the SDK's README: inside a jsdom window, with reflect-metadata and jQuery
 // loaded as scripts first. All HTTP goes through the SDK's default client (jQuery.ajax over
-// jsdom's XMLHttpRequest); the page's origin is the server's, so no CORS is involved.
+// jsdom's XMLHttpRequest); by default the page's origin is the server's (no CORS; see BAASIC_PAGE_ORIGIN).
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -23,6 +27,7 @@ const HOST = required('STRATA_HOST');
 const API_KEY = required('BAASIC_API_KEY');
 const USERNAME = required('BAASIC_USERNAME');
 const PASSWORD = required('BAASIC_PASSWORD');
+const PAGE_ORIGIN = process.env.BAASIC_PAGE_ORIGIN || '';
 
 const ID = /^[0-9a-f]{32}$/;
 const RFC3339_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -49,7 +54,7 @@ function ok(what) {
 /** A browser page on the server's origin with the SDK loaded; returns its window. */
 function page() {
   const dom = new JSDOM('<!doctype html><html><head></head><body></body></html>', {
-    url: `http://${HOST}/`,
+    url: PAGE_ORIGIN ? `${PAGE_ORIGIN}/` : `http://${HOST}/`,
     runScripts: 'outside-only',
   });
   for (const file of PAGE_SCRIPTS) dom.window.eval(fs.readFileSync(file, 'utf8'));
@@ -113,10 +118,13 @@ async function main() {
 async function run(window) {
   const sdk = window.baasicSdkJavaScript;
   assert.ok(sdk && sdk.BaasicApp, 'the bundle defines baasicSdkJavaScript.BaasicApp');
-  // Documented options: the host, no `v1` path prefix (Strata serves /{apiKey}/ at the root),
-  // plain http.
-  const app = new sdk.BaasicApp(API_KEY, { apiRootUrl: HOST, apiVersion: '', useSSL: false });
-  assert.equal(app.getApiUrl(), `http://${HOST}/${API_KEY}/`, 'API URL');
+  // Documented options: the host, plain http, and either no `v1` path prefix (Strata serves
+  // /{apiKey}/ at the root) or, cross-origin, the SDK's default `v1` (Strata's alias).
+  const app = PAGE_ORIGIN
+    ? new sdk.BaasicApp(API_KEY, { apiRootUrl: HOST, useSSL: false })
+    : new sdk.BaasicApp(API_KEY, { apiRootUrl: HOST, apiVersion: '', useSSL: false });
+  const apiUrl = PAGE_ORIGIN ? `http://${HOST}/v1/${API_KEY}/` : `http://${HOST}/${API_KEY}/`;
+  assert.equal(app.getApiUrl(), apiUrl, 'API URL');
   const kv = app.keyValueModule;
 
   // Without a token every call is refused.
