@@ -14,6 +14,7 @@ fn every_command_help_has_examples() {
         &["verify"],
         &["dump"],
         &["load"],
+        &["compact"],
         &["backup"],
         &["restore"],
         &["keygen"],

@@ -1,5 +1,5 @@
 //! The data-directory and credential subcommands: `inspect`, `verify`, `dump`, `load`,
-//! `backup`, `restore`, `keygen` and `token`. Each module parses its arguments (clap) and
+//! `compact`, `backup`, `restore`, `keygen` and `token`. Each module parses its arguments (clap) and
 //! runs; `run` turns the outcome into the exit status (see `docs/cli.md`):
 //!
 //! - 0: done, nothing wrong found;
@@ -8,6 +8,7 @@
 //! - 3: could not run (I/O error, locked directory, bad input, refused request).
 
 mod backup;
+mod compact;
 mod dump;
 mod entry;
 mod inspect;
@@ -43,6 +44,8 @@ pub enum Command {
     Dump(dump::DumpArgs),
     /// Bulk-import JSON lines (the dump format) into a data directory.
     Load(load::LoadArgs),
+    /// Merge every table into one sorted run of live entries (a stopped server's directory).
+    Compact(compact::CompactArgs),
     /// Write a consistent copy of a data directory: a stopped server's, or a running one's.
     Backup(backup::BackupArgs),
     /// Restore a backup into a data directory, then verify it.
@@ -62,6 +65,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Load(args) => load::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Keygen(cmd) => keygen::run(cmd),
