@@ -154,7 +154,9 @@ impl<'p> SetItem<'p> {
     }
 
     async fn apply(self, state: &AppState, tenant: &str) -> Result<Resp, VoxError> {
-        let op = Op::upsert(
+        // A blind put: the answer does not depend on what was stored, so `Overwrite` (which
+        // does not read the replaced entry) rather than `Upsert`.
+        let op = Op::overwrite(
             item_key(tenant, self.key),
             Bytes::copy_from_slice(self.value.as_bytes()),
         )
