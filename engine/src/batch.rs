@@ -19,7 +19,10 @@ pub enum WriteMode {
     /// Create or replace. The previous entry (if any) is reported so callers can merge
     /// (e.g. keep the original creator).
     Upsert,
-    /// Replace unconditionally, as if nothing had been stored before.
+    /// Replace unconditionally, as if nothing had been stored before. The write does not
+    /// read the entry it replaces, so it reports `None` as the previous entry whether or
+    /// not one existed (use `Upsert` to learn it). With an `expect_seqno` guard the entry
+    /// is read to check the guard and reported like `Upsert` does.
     Overwrite,
     /// Replace only if a live entry exists; otherwise the batch fails with `Error::NotFound`.
     Update,

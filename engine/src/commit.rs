@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-use crate::batch::{Entry, Kind, Record, WriteBatch, WriteMode};
+use crate::batch::{Entry, Kind, Op, Record, WriteBatch, WriteMode};
 use crate::error::{Error, Result};
 
 /// Most batches one commit group holds.
@@ -23,7 +23,8 @@ pub const GROUP_BATCHES_MAX: usize = 256;
 /// whatever its size.
 pub const GROUP_BYTES_MAX: usize = 4 * 1024 * 1024;
 
-/// What one write returns: per op, the live entry that was there before.
+/// What one write returns: per op, the live entry that was there before (always `None`
+/// for a blind `Overwrite`, see [`WriteMode::Overwrite`]).
 pub type WriteResult = Result<Vec<Option<Entry>>>;
 
 /// How many of the queued batches, of the given sizes in queue order, the leader takes:
@@ -44,7 +45,7 @@ pub fn group_len(sizes: impl IntoIterator<Item = usize>) -> usize {
 }
 
 /// A batch that passed its checks: the records to write (consecutive seqnos) and, per op,
-/// the live entry it replaced.
+/// the live entry it replaced (`None` for a blind `Overwrite`, which does not read it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedBatch {
     pub records: Vec<Record>,
@@ -56,23 +57,31 @@ pub struct CheckedBatch {
 /// ops of their own batch. A failing batch writes nothing and uses no seqnos.
 ///
 /// `lookup` returns the live entry under a key in the committed state (before the group);
-/// `now` decides liveness (expiry). Seqnos are handed out from `first_seqno`.
+/// it is not called for a blind `Overwrite` (no `expect_seqno`). `now` decides liveness
+/// (expiry). Seqnos are handed out from `first_seqno`.
 pub fn check_group(
     batches: &[WriteBatch],
     first_seqno: u64,
     now: u64,
     lookup: &mut dyn FnMut(&[u8]) -> Result<Option<Entry>>,
 ) -> Vec<Result<CheckedBatch>> {
-    // Live entry (or absence) under every key written by the group so far.
+    // Live entry (or absence) under every key written by the group so far. Only an op
+    // that reads the current entry looks at it, so a group of blind overwrites (the
+    // common bulk write) skips keeping it.
     let mut overlay: HashMap<Bytes, Option<Entry>> = HashMap::new();
+    let track = batches
+        .iter()
+        .any(|batch| batch.ops.iter().any(|op| !is_blind(op)));
     let mut next_seqno = first_seqno;
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
-        let result = check_batch(batch, next_seqno, now, &overlay, lookup);
+        let result = check_batch(batch, next_seqno, now, &overlay, track, lookup);
         if let Ok(checked) = &result {
             next_seqno += checked.records.len() as u64;
-            for r in &checked.records {
-                overlay.insert(r.key.clone(), r.live_entry(now));
+            if track {
+                for r in &checked.records {
+                    overlay.insert(r.key.clone(), r.live_entry(now));
+                }
             }
         }
         out.push(result);
@@ -80,11 +89,19 @@ pub fn check_group(
     out
 }
 
+/// Whether `op` neither checks nor reports the entry it replaces: an `Overwrite` without
+/// an `expect_seqno` guard. Such an op is decided without reading the current entry, so a
+/// blind write costs no point read of the tree.
+fn is_blind(op: &Op) -> bool {
+    op.mode == WriteMode::Overwrite && op.expect_seqno.is_none()
+}
+
 fn check_batch(
     batch: &WriteBatch,
     first_seqno: u64,
     now: u64,
     group: &HashMap<Bytes, Option<Entry>>,
+    track: bool,
     lookup: &mut dyn FnMut(&[u8]) -> Result<Option<Entry>>,
 ) -> Result<CheckedBatch> {
     // Effects of this batch's earlier ops, layered over the group's.
@@ -92,9 +109,14 @@ fn check_batch(
     let mut records = Vec::with_capacity(batch.ops.len());
     let mut previous = Vec::with_capacity(batch.ops.len());
     for (index, op) in batch.ops.iter().enumerate() {
-        let current = match own.get(&op.key).or_else(|| group.get(&op.key)) {
-            Some(entry) => entry.clone(),
-            None => lookup(&op.key)?,
+        let current = if is_blind(op) {
+            // Nothing to check and, by `Overwrite`'s contract, nothing to report.
+            None
+        } else {
+            match own.get(&op.key).or_else(|| group.get(&op.key)) {
+                Some(entry) => entry.clone(),
+                None => lookup(&op.key)?,
+            }
         };
         if let Some(expected) = op.expect_seqno {
             if current.as_ref().map(|e| e.seqno) != Some(expected) {
@@ -120,7 +142,9 @@ fn check_batch(
             expires_at: op.expires_at.unwrap_or(0),
             value,
         };
-        own.insert(op.key.clone(), record.live_entry(now));
+        if track {
+            own.insert(op.key.clone(), record.live_entry(now));
+        }
         records.push(record);
         previous.push(current);
     }
@@ -160,6 +184,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+thread_local! {
+    /// The condvar a thread's writes sleep on, made once per thread instead of once per
+    /// write. A thread waits in one `join` at a time, so sharing it across its writes only
+    /// risks a stale notification from a finished group, which the wait loop treats like
+    /// any spurious wakeup.
+    static THREAD_WAKE: Arc<Condvar> = Arc::new(Condvar::new());
+}
+
 struct Pending {
     ticket: u64,
     /// Taken by the leader whose group includes it.
@@ -197,7 +229,11 @@ pub enum Joined<'a> {
 /// A group being committed by its leader. `batches[0]` is the leader's own.
 pub struct LeaderGroup<'a> {
     queue: &'a CommitQueue,
-    tickets: Vec<u64>,
+    /// The leader's ticket. The group's writers hold consecutive tickets: tickets are
+    /// handed out in queue order and groups leave from the front.
+    first_ticket: u64,
+    /// Writers in the group (kept apart from `batches`, which the caller may move out).
+    len: usize,
     pub batches: Vec<WriteBatch>,
     finished: bool,
 }
@@ -210,7 +246,7 @@ impl CommitQueue {
     /// Queues `batch` (of about `bytes` bytes) and blocks until either a leader has
     /// committed it or the caller is at the front and leads a group.
     pub fn join(&self, batch: WriteBatch, bytes: usize) -> Joined<'_> {
-        let wake = Arc::new(Condvar::new());
+        let wake = THREAD_WAKE.with(Arc::clone);
         let mut state = lock(&self.state);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -226,15 +262,16 @@ impl CommitQueue {
             }
             if state.pending.front().map(|p| p.ticket) == Some(ticket) {
                 let n = group_len(state.pending.iter().map(|p| p.bytes));
-                let mut tickets = Vec::with_capacity(n);
-                let mut batches = Vec::with_capacity(n);
-                for p in state.pending.iter_mut().take(n) {
-                    tickets.push(p.ticket);
-                    batches.push(p.batch.take().expect("queued batch taken by one leader"));
-                }
+                let batches = state
+                    .pending
+                    .iter_mut()
+                    .take(n)
+                    .map(|p| p.batch.take().expect("queued batch taken by one leader"))
+                    .collect();
                 return Joined::Leader(LeaderGroup {
                     queue: self,
-                    tickets,
+                    first_ticket: ticket,
+                    len: n,
                     batches,
                     finished: false,
                 });
@@ -248,7 +285,7 @@ impl LeaderGroup<'_> {
     /// Hands each follower its result, wakes the next leader, and returns the leader's own
     /// result. `results` is in `batches` order.
     pub fn finish(mut self, results: Vec<WriteResult>) -> WriteResult {
-        assert_eq!(results.len(), self.tickets.len(), "one result per batch");
+        assert_eq!(results.len(), self.len, "one result per batch");
         self.finished = true;
         let mut results = results.into_iter();
         let own = results.next().expect("a group holds the leader's batch");
@@ -260,13 +297,18 @@ impl LeaderGroup<'_> {
     /// the new front writer.
     fn complete(&self, follower_results: impl Iterator<Item = WriteResult>) {
         let mut state = lock(&self.queue.state);
-        let mut wake = Vec::with_capacity(self.tickets.len());
+        // Allocates only when someone is to be woken.
+        let mut wake = Vec::new();
         for (i, result) in std::iter::once(None)
             .chain(follower_results.map(Some))
             .enumerate()
         {
             let p = state.pending.pop_front().expect("group still queued");
-            assert_eq!(p.ticket, self.tickets[i], "group is the queue's front");
+            assert_eq!(
+                p.ticket,
+                self.first_ticket + i as u64,
+                "group is the queue's front"
+            );
             if let Some(result) = result {
                 state.results.insert(p.ticket, result);
                 wake.push(p.wake);
@@ -287,7 +329,7 @@ impl Drop for LeaderGroup<'_> {
     /// they get `Poisoned`.
     fn drop(&mut self) {
         if !self.finished {
-            let n = self.tickets.len() - 1;
+            let n = self.len - 1;
             self.complete((0..n).map(|_| Err(Error::Poisoned)));
         }
     }
@@ -296,7 +338,6 @@ impl Drop for LeaderGroup<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Op;
     use std::collections::BTreeMap;
 
     #[test]
@@ -440,6 +481,71 @@ mod tests {
         assert!(out[0].is_ok());
         assert_eq!(out[1].as_ref().unwrap().previous, vec![None]);
         assert_eq!(out[0].as_ref().unwrap().records[0].expires_at, 50);
+    }
+
+    #[test]
+    fn a_blind_overwrite_neither_reads_nor_reports_the_replaced_entry() {
+        let committed = [entry("a", "old", 7)];
+        let batches = [
+            WriteBatch::from(Op::overwrite("a", "new")),
+            WriteBatch::from(Op::overwrite("fresh", "x")),
+        ];
+        let mut lookups = 0;
+        let out = check_group(&batches, 100, 0, &mut |_| {
+            lookups += 1;
+            Ok(Some(committed[0].clone()))
+        });
+        assert_eq!(lookups, 0, "a blind write does no point read");
+        for (i, result) in out.iter().enumerate() {
+            let checked = result.as_ref().unwrap();
+            assert_eq!(checked.previous, vec![None]);
+            assert_eq!(checked.records[0].seqno, 100 + i as u64);
+            assert_eq!(checked.records[0].kind, Kind::Put);
+        }
+        assert_eq!(out[0].as_ref().unwrap().records[0].value, "new");
+    }
+
+    #[test]
+    fn a_guarded_overwrite_reads_checks_and_reports() {
+        let committed = [entry("a", "old", 7)];
+        let batches = [
+            WriteBatch::from(Op::overwrite("a", "x").expect_seqno(6)),
+            WriteBatch::from(Op::overwrite("a", "y").expect_seqno(7)),
+        ];
+        let out = check(&committed, &batches, 0);
+        assert!(matches!(out[0], Err(Error::Conflict { index: 0 })));
+        assert_eq!(
+            out[1].as_ref().unwrap().previous,
+            vec![Some(entry("a", "old", 7))]
+        );
+    }
+
+    #[test]
+    fn ops_that_read_see_blind_overwrites_before_them() {
+        let committed = [entry("k", "old", 7)];
+        let batches = [
+            // Within one batch: the overwrite reports nothing, the ops after it see it.
+            WriteBatch::new()
+                .with(Op::overwrite("k", "1"))
+                .with(Op::upsert("k", "2"))
+                .with(Op::overwrite("k", "3")),
+            // Across batches of one group.
+            WriteBatch::from(Op::overwrite("g", "1")),
+            WriteBatch::from(Op::insert("g", "2")),
+            WriteBatch::from(Op::update("k", "4").expect_seqno(102)),
+        ];
+        let out = check(&committed, &batches, 0);
+        let first = out[0].as_ref().unwrap();
+        assert_eq!(first.previous, vec![None, Some(entry("k", "1", 100)), None]);
+        assert_eq!(out[1].as_ref().unwrap().previous, vec![None]);
+        assert!(
+            matches!(out[2], Err(Error::Conflict { index: 0 })),
+            "the insert sees the overwrite of an earlier batch"
+        );
+        assert_eq!(
+            out[3].as_ref().unwrap().previous,
+            vec![Some(entry("k", "3", 102))]
+        );
     }
 
     #[test]

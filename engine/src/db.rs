@@ -336,7 +336,9 @@ impl Db {
         &self.inner.manifest_recovery
     }
 
-    /// Commits `batch` atomically. Returns, per op, the live entry that was there before.
+    /// Commits `batch` atomically. Returns, per op, the live entry that was there before
+    /// (`None` for an `Overwrite` without `expect_seqno`: it does not read what it
+    /// replaces, see [`WriteMode::Overwrite`](crate::batch::WriteMode::Overwrite)).
     /// Fails with `Conflict` / `NotFound` (and writes nothing) if an op's mode or guard
     /// is not satisfied. On success the batch is durable under the configured `SyncMode`.
     ///

@@ -12,9 +12,9 @@ use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossbeam_skiplist::SkipMap;
 
 use crate::batch::{Kind, Record};
@@ -30,19 +30,83 @@ pub const RECORD_OVERHEAD_BYTES: usize = 96;
 /// done per skiplist search while keeping the iterator's own memory small.
 pub const ITER_REFILL_RECORDS: usize = 64;
 
-/// A borrowed view of an internal key, so lookups can search the skiplist with a
+/// Size of one block of the value arena: values are copied into shared blocks of this size
+/// rather than each kept in its own heap allocation.
+pub const ARENA_BLOCK_BYTES: usize = 1024 * 1024;
+
+/// Largest value copied into the arena; a longer one keeps the record's own allocation
+/// (shared, not copied), so a block wastes at most this much at its end.
+pub const ARENA_VALUE_BYTES_MAX: usize = ARENA_BLOCK_BYTES / 16;
+
+/// Bytes of a user key the skiplist node holds itself. A key this long or shorter lives
+/// entirely in the node; a longer one keeps its first `INLINE_KEY_BYTES` in the node and
+/// shares the record's `Bytes` for the whole key. A search step then touches one node, not
+/// a node and a separate heap block, and most steps are decided by three word compares.
+pub const INLINE_KEY_BYTES: usize = 24;
+
+/// The part of an internal key every comparison reads, stored in the node.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct KeyHead {
+    seqno: u64,
+    /// Length of the whole user key.
+    len: u32,
+    /// The user key's first `INLINE_KEY_BYTES` bytes, zero-padded. Comparing two padded
+    /// prefixes as big-endian words orders them like the bytes, with a short key that is a
+    /// prefix of another comparing equal to it (the lengths then decide).
+    prefix: [u8; INLINE_KEY_BYTES],
+}
+
+impl KeyHead {
+    fn new(key: &[u8], seqno: u64) -> KeyHead {
+        let len = u32::try_from(key.len()).expect("memtable: key longer than 4 GiB");
+        let mut prefix = [0u8; INLINE_KEY_BYTES];
+        let inline = key.len().min(INLINE_KEY_BYTES);
+        prefix[..inline].copy_from_slice(&key[..inline]);
+        KeyHead { seqno, len, prefix }
+    }
+
+    fn is_inline(&self) -> bool {
+        self.len as usize <= INLINE_KEY_BYTES
+    }
+}
+
+/// Orders two padded prefixes like their bytes, a word at a time (no `memcmp` call).
+fn compare_prefixes(a: &[u8; INLINE_KEY_BYTES], b: &[u8; INLINE_KEY_BYTES]) -> Ordering {
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let a = u64::from_be_bytes(a.try_into().expect("8-byte chunk"));
+        let b = u64::from_be_bytes(b.try_into().expect("8-byte chunk"));
+        if a != b {
+            return a.cmp(&b);
+        }
+    }
+    Ordering::Equal
+}
+
+/// A view of an internal key, so lookups can search the skiplist with a borrowed
 /// `(&[u8], u64)` without allocating an owned key (`SkipMap` searches by `Borrow<Q>`).
 trait KeyView {
+    fn head(&self) -> &KeyHead;
+    /// The whole user key (read only when the heads do not decide).
     fn user_key(&self) -> &[u8];
-    fn seqno(&self) -> u64;
 }
 
 /// The one ordering of internal keys: user key ascending, then seqno descending, so the
 /// newest version of a key comes first.
 fn compare(a: &dyn KeyView, b: &dyn KeyView) -> Ordering {
-    a.user_key()
-        .cmp(b.user_key())
-        .then_with(|| b.seqno().cmp(&a.seqno()))
+    let (ha, hb) = (a.head(), b.head());
+    let by_key = match compare_prefixes(&ha.prefix, &hb.prefix) {
+        // Both keys run past their equal prefixes: the rest decides.
+        Ordering::Equal if !ha.is_inline() && !hb.is_inline() => {
+            a.user_key()[INLINE_KEY_BYTES..].cmp(&b.user_key()[INLINE_KEY_BYTES..])
+        }
+        // Equal padded prefixes and at least one key fits in its prefix: that key is a
+        // prefix of the other (the rest of the other's prefix is zeros), so the shorter key
+        // comes first and equal lengths mean equal keys.
+        Ordering::Equal => ha.len.cmp(&hb.len),
+        unequal => unequal,
+    };
+    by_key.then_with(|| hb.seqno.cmp(&ha.seqno))
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -62,34 +126,73 @@ impl Ord for dyn KeyView + '_ {
     }
 }
 
-/// Owned skiplist key.
+/// Owned skiplist key. `repr(C)` with the head last puts the bytes every search step reads
+/// next to the skiplist's own per-node fields (reference count, tower), which follow the
+/// key in the node.
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct InternalKey {
-    key: Bytes,
-    seqno: u64,
+    /// The whole user key if it is longer than `INLINE_KEY_BYTES`, else `None` (the head
+    /// holds it).
+    spill: Option<Bytes>,
+    head: KeyHead,
+}
+
+impl InternalKey {
+    fn new(key: &Bytes, seqno: u64) -> InternalKey {
+        let head = KeyHead::new(key, seqno);
+        let spill = (!head.is_inline()).then(|| key.clone());
+        InternalKey { spill, head }
+    }
+
+    fn from_slice(key: &[u8], seqno: u64) -> InternalKey {
+        let head = KeyHead::new(key, seqno);
+        let spill = (!head.is_inline()).then(|| Bytes::copy_from_slice(key));
+        InternalKey { spill, head }
+    }
+
+    /// The user key as `Bytes`: shared when spilled, copied out of the node when inline.
+    fn to_bytes(&self) -> Bytes {
+        match &self.spill {
+            Some(key) => key.clone(),
+            None => Bytes::copy_from_slice(self.user_key()),
+        }
+    }
 }
 
 impl KeyView for InternalKey {
-    fn user_key(&self) -> &[u8] {
-        &self.key
+    fn head(&self) -> &KeyHead {
+        &self.head
     }
-    fn seqno(&self) -> u64 {
-        self.seqno
+    fn user_key(&self) -> &[u8] {
+        match &self.spill {
+            Some(key) => key,
+            None => &self.head.prefix[..self.head.len as usize],
+        }
     }
 }
 
 /// Borrowed lookup key.
 struct LookupKey<'a> {
+    head: KeyHead,
     key: &'a [u8],
-    seqno: u64,
+}
+
+impl<'a> LookupKey<'a> {
+    fn new(key: &'a [u8], seqno: u64) -> Self {
+        LookupKey {
+            head: KeyHead::new(key, seqno),
+            key,
+        }
+    }
 }
 
 impl KeyView for LookupKey<'_> {
+    fn head(&self) -> &KeyHead {
+        &self.head
+    }
     fn user_key(&self) -> &[u8] {
         self.key
-    }
-    fn seqno(&self) -> u64 {
-        self.seqno
     }
 }
 
@@ -126,8 +229,8 @@ struct Value {
 
 fn to_record(key: &InternalKey, value: &Value) -> Record {
     Record {
-        key: key.key.clone(),
-        seqno: key.seqno,
+        key: key.to_bytes(),
+        seqno: key.head.seqno,
         kind: value.kind,
         expires_at: value.expires_at,
         value: value.value.clone(),
@@ -138,6 +241,8 @@ fn to_record(key: &InternalKey, value: &Value) -> Record {
 #[derive(Debug, Default)]
 pub struct Memtable {
     map: SkipMap<InternalKey, Value>,
+    /// The unfilled rest of the current arena block (see [`Memtable::arena_copy`]).
+    arena: Mutex<BytesMut>,
     bytes: AtomicUsize,
     max_seqno: AtomicU64,
 }
@@ -150,14 +255,11 @@ impl Memtable {
     /// Adds a record. Each (key, seqno) is written once: seqnos are unique per engine, so a
     /// repeat is a programmer error.
     pub fn insert(&self, record: &Record) {
-        let key = InternalKey {
-            key: record.key.clone(),
-            seqno: record.seqno,
-        };
+        let key = InternalKey::new(&record.key, record.seqno);
         let value = Value {
             kind: record.kind,
             expires_at: record.expires_at,
-            value: record.value.clone(),
+            value: self.arena_copy(&record.value),
         };
         let charged = record.key.len() + record.value.len() + RECORD_OVERHEAD_BYTES;
         // `get_or_insert_with` calls the closure only when it really inserts, which tells
@@ -177,17 +279,32 @@ impl Memtable {
             .fetch_max(record.seqno, AtomicOrdering::Relaxed);
     }
 
+    /// A copy of `value` in the arena: a slice of a shared block, so the memtable holds a few
+    /// large allocations instead of one per record. The writer's own allocation is freed
+    /// right after the commit (hot in its thread's cache, reused by the next write) instead
+    /// of living until the flush, and the flush frees blocks, not a million small chunks.
+    /// A block lives as long as any slice of it (e.g. a value a reader still holds).
+    fn arena_copy(&self, value: &Bytes) -> Bytes {
+        if value.is_empty() || value.len() > ARENA_VALUE_BYTES_MAX {
+            return value.clone();
+        }
+        let mut block = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
+        if block.capacity() - block.len() < value.len() {
+            *block = BytesMut::with_capacity(ARENA_BLOCK_BYTES);
+        }
+        block.extend_from_slice(value);
+        // `split` hands out the filled part and keeps the capacity after it: no realloc.
+        block.split().freeze()
+    }
+
     /// The newest record for `key` with seqno <= `snapshot_seqno`: a put or a tombstone,
     /// expired or not (the caller decides what is live).
     pub fn get(&self, key: &[u8], snapshot_seqno: u64) -> Option<Record> {
-        let lookup = LookupKey {
-            key,
-            seqno: snapshot_seqno,
-        };
+        let lookup = LookupKey::new(key, snapshot_seqno);
         let entry = self
             .map
             .lower_bound(Bound::Included(&lookup as &dyn KeyView))?;
-        (entry.key().key == key).then(|| to_record(entry.key(), entry.value()))
+        (entry.key().user_key() == key).then(|| to_record(entry.key(), entry.value()))
     }
 
     /// An iterator over every record (every version), in order. It owns an `Arc` of the
@@ -258,10 +375,7 @@ impl MemtableIterator {
 impl RecordIter for MemtableIterator {
     fn seek(&mut self, key: &[u8]) -> Result<()> {
         // The first version of `key` is the one with the largest seqno.
-        self.next_from = Bound::Included(InternalKey {
-            key: Bytes::copy_from_slice(key),
-            seqno: u64::MAX,
-        });
+        self.next_from = Bound::Included(InternalKey::from_slice(key, u64::MAX));
         self.buffer.clear();
         self.exhausted = false;
         Ok(())
@@ -409,6 +523,162 @@ mod tests {
         let m = Memtable::new();
         m.insert(&put("k", 1, "a"));
         m.insert(&put("k", 1, "b"));
+    }
+
+    /// Keys around the inline boundary: empty, one short of, exactly, and one past
+    /// `INLINE_KEY_BYTES`, far longer, sharing long prefixes, padded with 0x00 (which the
+    /// zero-padded prefix must not confuse with a shorter key) and 0xff.
+    fn boundary_keys() -> Vec<Vec<u8>> {
+        let n = INLINE_KEY_BYTES;
+        let mut keys = vec![Vec::new(), vec![0x00], vec![0xff], b"a".to_vec()];
+        for len in [n - 1, n, n + 1, 2 * n + 3] {
+            for fill in [0x00u8, b'a', 0xff] {
+                keys.push(vec![fill; len]);
+                // The same key with its last byte bumped or dropped to zero.
+                let mut k = vec![fill; len];
+                *k.last_mut().unwrap() = fill.wrapping_add(1);
+                keys.push(k);
+                let mut k = vec![b'p'; len];
+                *k.last_mut().unwrap() = fill;
+                keys.push(k);
+            }
+        }
+        // Equal first INLINE_KEY_BYTES bytes, differing only past them.
+        for tail in [&b""[..], b"\0", b"\0\0", b"\x01", b"\xff", b"zz"] {
+            let mut k = vec![b'q'; n];
+            k.extend_from_slice(tail);
+            keys.push(k);
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn order_matches_byte_order_across_the_inline_boundary() {
+        let keys = boundary_keys();
+        let seqnos = [1u64, 7, u64::MAX];
+        for a in &keys {
+            for b in &keys {
+                for &sa in &seqnos {
+                    for &sb in &seqnos {
+                        let expected = a.cmp(b).then(sb.cmp(&sa));
+                        let owned = (
+                            InternalKey::from_slice(a, sa),
+                            InternalKey::new(&Bytes::copy_from_slice(b), sb),
+                        );
+                        assert_eq!(owned.0.cmp(&owned.1), expected, "{a:?}@{sa} vs {b:?}@{sb}");
+                        let lookup = LookupKey::new(a, sa);
+                        assert_eq!(
+                            compare(&lookup, &owned.1),
+                            expected,
+                            "lookup {a:?}@{sa} vs {b:?}@{sb}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_around_the_inline_boundary_round_trip() {
+        let keys = boundary_keys();
+        let m = Arc::new(Memtable::new());
+        // Insert in reverse order, two versions each, so the skiplist has to order them.
+        let mut seqno = 0;
+        for key in keys.iter().rev() {
+            for value in ["old", "new"] {
+                seqno += 1;
+                m.insert(&Record {
+                    key: Bytes::copy_from_slice(key),
+                    seqno,
+                    kind: Kind::Put,
+                    expires_at: 0,
+                    value: Bytes::from_static(value.as_bytes()),
+                });
+            }
+        }
+        for key in &keys {
+            let newest = m.get(key, u64::MAX).unwrap();
+            assert_eq!(
+                (&newest.key[..], &newest.value[..]),
+                (&key[..], &b"new"[..])
+            );
+            let oldest = m.get(key, newest.seqno - 1).unwrap();
+            assert_eq!(
+                (&oldest.key[..], &oldest.value[..]),
+                (&key[..], &b"old"[..])
+            );
+            assert_eq!(m.get(key, oldest.seqno - 1), None, "{key:?}");
+        }
+        let mut it = m.iter();
+        let mut walked = Vec::new();
+        while let Some(r) = it.next_record().unwrap() {
+            walked.push((r.key.to_vec(), r.seqno));
+        }
+        let mut expected: Vec<(Vec<u8>, u64)> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let newest = 2 * (keys.len() - i) as u64;
+            expected.push((key.clone(), newest));
+            expected.push((key.clone(), newest - 1));
+        }
+        assert_eq!(walked, expected);
+        for key in &keys {
+            let mut it = m.iter();
+            it.seek(key).unwrap();
+            assert_eq!(it.next_record().unwrap().unwrap().key, &key[..]);
+        }
+    }
+
+    #[test]
+    fn get_misses_keys_that_differ_only_in_padding_or_length() {
+        let m = Memtable::new();
+        let n = INLINE_KEY_BYTES;
+        m.insert(&put("a", 1, "v"));
+        m.insert(&Record {
+            key: Bytes::from(vec![b'q'; n + 1]),
+            ..put("", 2, "v")
+        });
+        assert_eq!(m.get(b"a\0", u64::MAX), None);
+        assert_eq!(m.get(b"", u64::MAX), None);
+        assert_eq!(m.get(&vec![b'q'; n], u64::MAX), None);
+        assert_eq!(m.get(&vec![b'q'; n + 2], u64::MAX), None);
+        let mut long = vec![b'q'; n + 1];
+        assert_eq!(m.get(&long, u64::MAX).unwrap().seqno, 2);
+        long.push(0);
+        assert_eq!(m.get(&long, u64::MAX), None);
+    }
+
+    #[test]
+    fn values_round_trip_through_the_arena_across_blocks() {
+        let m = Arc::new(Memtable::new());
+        // Sizes around the arena limit and tiny ones, enough to fill several blocks.
+        let sizes = [0, 1, ARENA_VALUE_BYTES_MAX - 1, ARENA_VALUE_BYTES_MAX];
+        let sizes: Vec<usize> = (0..150)
+            .map(|i| sizes[i % sizes.len()] + usize::from(i % 7 == 6))
+            .collect();
+        let value =
+            |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j) as u8).collect() };
+        for (i, &len) in sizes.iter().enumerate() {
+            m.insert(&Record {
+                value: Bytes::from(value(i, len)),
+                ..put(&format!("k{i:03}"), i as u64 + 1, "")
+            });
+        }
+        assert!(
+            sizes.iter().sum::<usize>() > 3 * ARENA_BLOCK_BYTES,
+            "the test spans several blocks"
+        );
+        let held = m.get(b"k002", u64::MAX).unwrap();
+        let mut it = m.iter();
+        drop(m);
+        for (i, &len) in sizes.iter().enumerate() {
+            let r = it.next_record().unwrap().unwrap();
+            assert_eq!(r.key, format!("k{i:03}"));
+            assert_eq!(r.value, value(i, len), "value {i} of {len} bytes");
+        }
+        assert_eq!(it.next_record().unwrap(), None);
+        assert_eq!(held.value, value(2, sizes[2]), "outlives the memtable");
     }
 
     #[test]

@@ -26,9 +26,10 @@ fn each_mode_checks_the_live_entry() {
     let prev = db.write(Op::upsert("fresh", "x").into()).unwrap();
     assert_eq!(prev, vec![None]);
 
-    // Overwrite: unconditional.
+    // Overwrite: unconditional, and blind: it does not report what it replaced.
     let prev = db.write(Op::overwrite("k", "v4").into()).unwrap();
-    assert_eq!(prev[0].as_ref().unwrap().value, "v3");
+    assert_eq!(prev, vec![None]);
+    assert_eq!(value(&db, "k").as_deref(), Some("v4"));
     assert!(db.write(Op::overwrite("other", "o").into()).is_ok());
 
     // Update: only when present.

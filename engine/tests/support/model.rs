@@ -110,7 +110,9 @@ impl Model {
             let now_live = stored.as_ref().and_then(|s| live_entry(&op.key, s, now));
             own.insert(op.key.clone(), now_live);
             effects.push((op.key.clone(), stored));
-            previous.push(current);
+            // An unguarded `Overwrite` does not read, so it reports no previous entry.
+            let blind = op.mode == WriteMode::Overwrite && op.expect_seqno.is_none();
+            previous.push(if blind { None } else { current });
         }
         Ok(Outcome { effects, previous })
     }
