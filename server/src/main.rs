@@ -17,6 +17,11 @@ use strata_server::server::{self, Running};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: under durable-write load glibc's slow paths
+/// (`malloc_consolidate`, cross-thread frees) cost ~16 % of stratad's CPU (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
