@@ -846,7 +846,7 @@ impl Inner {
         replayed
             .sort_unstable_by(|a, b| crate::table::cmp_internal(&a.key, a.seqno, &b.key, b.seqno));
         for r in &replayed {
-            mem.insert(r);
+            mem.insert_shared(r);
         }
         drop(replayed);
         let last_seqno = state.last_seqno.max(replayed_seqno).max(max_table_seqno);
