@@ -983,7 +983,10 @@ impl Inner {
         let mut valid = Vec::with_capacity(batches.len());
         let mut sizes = Vec::with_capacity(batches.len());
         for batch in batches {
-            match self.check_not_poisoned().and_then(|()| validate_batch(&batch)) {
+            match self
+                .check_not_poisoned()
+                .and_then(|()| validate_batch(&batch))
+            {
                 Ok(bytes) => {
                     results.push(None);
                     sizes.push(bytes);
