@@ -359,6 +359,20 @@ impl<'a> Reader<'a> {
 /// Never panics and never allocates more than a small multiple of `payload.len()`, whatever
 /// the input.
 pub fn decode_batch(payload: &[u8]) -> std::result::Result<Vec<Record>, String> {
+    decode_batch_with(payload, &Bytes::copy_from_slice)
+}
+
+/// [`decode_batch`] with the keys and values as slices of `buf` (which holds `payload`),
+/// not copies: replay decodes a whole segment read into one buffer this way, so a record
+/// costs no allocation and dropping one frees nothing.
+fn decode_batch_shared(buf: &Bytes, payload: &[u8]) -> std::result::Result<Vec<Record>, String> {
+    decode_batch_with(payload, &|part| buf.slice_ref(part))
+}
+
+fn decode_batch_with(
+    payload: &[u8],
+    make_bytes: &dyn Fn(&[u8]) -> Bytes,
+) -> std::result::Result<Vec<Record>, String> {
     let mut reader = Reader {
         data: payload,
         pos: 0,
@@ -391,11 +405,11 @@ pub fn decode_batch(payload: &[u8]) -> std::result::Result<Vec<Record>, String> 
         let value_len = reader.u32("value length")? as usize;
         let value = reader.take(value_len, "value")?;
         records.push(Record {
-            key: Bytes::copy_from_slice(key),
+            key: make_bytes(key),
             seqno: first_seqno + i as u64,
             kind,
             expires_at,
-            value: Bytes::copy_from_slice(value),
+            value: make_bytes(value),
         });
     }
     if reader.remaining() != 0 {
@@ -541,8 +555,11 @@ fn valid_frame_after(data: &[u8], damaged_at: usize, last_seqno: Option<u64>) ->
 }
 
 /// Replays the records of one segment through `apply`, stopping at the first damage.
+/// `shared`, when given, is `data` itself as `Bytes`: the decoded records then share it
+/// (see [`decode_batch_shared`]); without it they are copies.
 fn replay_segment(
     data: &[u8],
+    shared: Option<&Bytes>,
     last_seqno: &mut Option<u64>,
     records: &mut u64,
     apply: &mut dyn FnMut(Vec<Record>) -> Result<()>,
@@ -602,7 +619,11 @@ fn replay_segment(
         };
         // A checksummed frame that does not decode, or that breaks the seqno order, was
         // written that way: not a torn write, so never cut as one.
-        let batch = match decode_batch(payload) {
+        let decoded = match shared {
+            Some(buf) => decode_batch_shared(buf, payload),
+            None => decode_batch(payload),
+        };
+        let batch = match decoded {
             Ok(batch) => batch,
             Err(e) => {
                 return Ok(Some(Damage {
@@ -692,7 +713,7 @@ pub fn inspect_segment(
     let mut records = 0;
     // Frames sit back to back, and a batch's encoding is canonical, so each frame's offset
     // and length follow from the records decoded so far.
-    let damage = replay_segment(data, last_seqno, &mut records, &mut |batch| {
+    let damage = replay_segment(data, None, last_seqno, &mut records, &mut |batch| {
         let payload_bytes = (BATCH_HEADER_BYTES
             + batch
                 .iter()
@@ -733,9 +754,15 @@ pub fn scan(
     for (i, &segment_id) in ids.iter().enumerate() {
         let is_last = i + 1 == ids.len();
         let path = segment_path(dir, segment_id);
-        let data = fs.read(&path)?;
+        let data = Bytes::from(fs.read(&path)?);
         report.segments += 1;
-        let Some(damage) = replay_segment(&data, &mut last_seqno, &mut report.records, apply)?
+        let Some(damage) = replay_segment(
+            &data,
+            Some(&data),
+            &mut last_seqno,
+            &mut report.records,
+            apply,
+        )?
         else {
             continue;
         };
@@ -795,6 +822,24 @@ mod tests {
         expected.extend_from_slice(&0u32.to_le_bytes());
         assert_eq!(bytes, expected);
         assert_eq!(decode_batch(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn shared_decoding_slices_the_buffer_instead_of_copying() {
+        let records = vec![
+            record(7, Kind::Put, b"key-one", b"value-one", 0),
+            record(8, Kind::Delete, b"key-two", b"", 99),
+        ];
+        let mut frame = b"header".to_vec();
+        encode_batch(&records, &mut frame);
+        let buf = Bytes::from(frame);
+        let decoded = decode_batch_shared(&buf, &buf[6..]).unwrap();
+        assert_eq!(decoded, records);
+        let range = buf.as_ptr_range();
+        for r in decoded.iter().filter(|r| !r.value.is_empty()) {
+            assert!(range.contains(&r.key.as_ptr()) && range.contains(&r.value.as_ptr()));
+        }
+        assert!(decode_batch_shared(&buf, &buf[6..buf.len() - 1]).is_err());
     }
 
     #[test]
