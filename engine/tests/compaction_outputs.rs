@@ -1,58 +1,30 @@
 //! `run_compaction`'s outputs: cut at the size target into sorted, non-overlapping,
 //! fsynced tables with accurate accounting; on any error midway, no output is left behind.
 
+mod db_common;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
-use strata_engine::batch::{Kind, Record};
+use db_common::{numbered_record, write_table};
+use strata_engine::batch::Record;
 use strata_engine::compaction::{
     run_compaction, Choice, CompactionConfig, CompactionOutput, Reason,
 };
 use strata_engine::error::{Error, Result};
 use strata_engine::fs::{Fault, FaultFs, FaultOp, FileSystem, RealFs};
-use strata_engine::table::{table_path, Table, TableBuilder, TableOptions};
+use strata_engine::table::{table_path, Table, TableOptions};
 use strata_engine::version::{TableHandle, Version};
 
 const LEVELS: usize = 3;
-const VALUE_BYTES: usize = 100;
 const TABLE_BYTES_TARGET: u64 = 8 * 1024;
-
-fn record(i: u64, seqno: u64) -> Record {
-    Record {
-        key: Bytes::from(format!("key{i:05}")),
-        seqno,
-        kind: Kind::Put,
-        expires_at: 0,
-        value: Bytes::from(vec![b'a' + (seqno % 26) as u8; VALUE_BYTES]),
-    }
-}
-
-fn write_table(
-    fs: &dyn FileSystem,
-    dir: &std::path::Path,
-    id: u64,
-    level: usize,
-    records: &[Record],
-) -> Arc<TableHandle> {
-    let path = table_path(dir, id);
-    let mut builder = TableBuilder::new(fs.create(&path).unwrap(), TableOptions::default());
-    for r in records {
-        builder.add(r).unwrap();
-    }
-    builder.finish().unwrap();
-    let table = Table::open(fs, &path).unwrap();
-    Arc::new(TableHandle {
-        id,
-        level,
-        meta: table.meta().clone(),
-        table: Arc::new(table),
-    })
-}
 
 /// An L1 table with even keys 0..400 (newer) over an L2 table with every key 0..400.
 fn two_levels(fs: &dyn FileSystem, dir: &std::path::Path) -> (Version, Vec<Record>) {
-    let newer: Vec<Record> = (0..400).step_by(2).map(|i| record(i, 1_000 + i)).collect();
-    let older: Vec<Record> = (0..400).map(|i| record(i, 1 + i)).collect();
+    let newer: Vec<Record> = (0..400)
+        .step_by(2)
+        .map(|i| numbered_record(i, 1_000 + i))
+        .collect();
+    let older: Vec<Record> = (0..400).map(|i| numbered_record(i, 1 + i)).collect();
     let version = Version::from_tables(
         LEVELS,
         vec![
@@ -63,9 +35,9 @@ fn two_levels(fs: &dyn FileSystem, dir: &std::path::Path) -> (Version, Vec<Recor
     let expected = (0..400)
         .map(|i| {
             if i % 2 == 0 {
-                record(i, 1_000 + i)
+                numbered_record(i, 1_000 + i)
             } else {
-                record(i, 1 + i)
+                numbered_record(i, 1 + i)
             }
         })
         .collect();

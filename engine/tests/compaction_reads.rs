@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use db_common::*;
-use strata_engine::batch::{Kind, Record};
+use strata_engine::batch::Record;
 use strata_engine::compaction::{run_compaction, Choice, CompactionConfig, Reason};
 use strata_engine::error::{Error, Result};
 use strata_engine::fs::{DirLock, FileSystem, Mapped, ReadableFile, RealFs, WritableFile};
-use strata_engine::table::{table_path, Table, TableBuilder, TableOptions};
-use strata_engine::version::{TableHandle, Version};
+use strata_engine::table::{table_path, Table, TableOptions};
+use strata_engine::version::Version;
 use strata_engine::{Op, WriteBatch};
 
 /// The real file system, except that `map` hides the data blocks of table files (zeros
@@ -104,39 +104,6 @@ impl FileSystem for DataHiddenFs {
     }
 }
 
-fn record(i: u64, seqno: u64) -> Record {
-    Record {
-        key: Bytes::from(format!("key{i:05}")),
-        seqno,
-        kind: Kind::Put,
-        expires_at: 0,
-        value: Bytes::from(vec![b'a' + (seqno % 26) as u8; 100]),
-    }
-}
-
-/// Writes a table with the real file system and opens it through `fs`.
-fn table(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    id: u64,
-    level: usize,
-    records: &[Record],
-) -> Arc<TableHandle> {
-    let path = table_path(dir, id);
-    let mut builder = TableBuilder::new(RealFs.create(&path).unwrap(), TableOptions::default());
-    for r in records {
-        builder.add(r).unwrap();
-    }
-    builder.finish().unwrap();
-    let table = Table::open(fs, &path).unwrap();
-    Arc::new(TableHandle {
-        id,
-        level,
-        meta: table.meta().clone(),
-        table: Arc::new(table),
-    })
-}
-
 #[test]
 fn compaction_reads_no_data_block_through_the_mapping_and_one_table_per_level_at_a_time() {
     const LEVELS: usize = 3;
@@ -148,14 +115,14 @@ fn compaction_reads_no_data_block_through_the_mapping_and_one_table_per_level_at
     let fs: Arc<dyn FileSystem> = Arc::new(hidden);
     let newer: Vec<Record> = (0..KEYS)
         .step_by(3)
-        .map(|i| record(i, 10_000 + i))
+        .map(|i| numbered_record(i, 10_000 + i))
         .collect();
-    let older: Vec<Record> = (0..KEYS).map(|i| record(i, 1 + i)).collect();
+    let older: Vec<Record> = (0..KEYS).map(|i| numbered_record(i, 1 + i)).collect();
     // L2: the older versions cut into L2_TABLES tables.
     let per_table = (KEYS / L2_TABLES) as usize;
-    let mut tables = vec![table(fs.as_ref(), dir.path(), 1, 1, &newer)];
+    let mut tables = vec![write_table(fs.as_ref(), dir.path(), 1, 1, &newer)];
     for (i, chunk) in older.chunks(per_table).enumerate() {
-        tables.push(table(fs.as_ref(), dir.path(), 2 + i as u64, 2, chunk));
+        tables.push(write_table(fs.as_ref(), dir.path(), 2 + i as u64, 2, chunk));
     }
     let version = Version::from_tables(LEVELS, tables);
     // The mappings really hold no data.
@@ -202,9 +169,9 @@ fn compaction_reads_no_data_block_through_the_mapping_and_one_table_per_level_at
     let expected: Vec<Record> = (0..KEYS)
         .map(|i| {
             if i % 3 == 0 {
-                record(i, 10_000 + i)
+                numbered_record(i, 10_000 + i)
             } else {
-                record(i, 1 + i)
+                numbered_record(i, 1 + i)
             }
         })
         .collect();

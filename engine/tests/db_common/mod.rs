@@ -1,4 +1,4 @@
-//! Helpers shared by the `db_*` integration tests.
+//! Helpers shared by the `db_*` and `compaction_*` integration tests.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::collections::BTreeMap;
@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use strata_engine::batch::{Kind, Record};
 use strata_engine::fs::{FileSystem, RealFs};
+use strata_engine::table::{table_path, Table, TableBuilder, TableOptions};
+use strata_engine::version::TableHandle;
 use strata_engine::{Clock, Db, Entry, ManualClock, Op, Options, SyncMode, WriteBatch};
 
 /// Unix seconds the manual clocks start at.
@@ -95,4 +98,43 @@ pub fn table_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join(strata_engine::db::TABLES_DIR))
         .unwrap()
         .count()
+}
+
+/// Bytes of the value of a [`numbered_record`].
+pub const NUMBERED_VALUE_BYTES: usize = 100;
+
+/// A put of `key{i:05}` whose value is `NUMBERED_VALUE_BYTES` of one letter chosen by
+/// `seqno`, so that versions of a key differ.
+pub fn numbered_record(i: u64, seqno: u64) -> Record {
+    Record {
+        key: Bytes::from(format!("key{i:05}")),
+        seqno,
+        kind: Kind::Put,
+        expires_at: 0,
+        value: Bytes::from(vec![b'a' + (seqno % 26) as u8; NUMBERED_VALUE_BYTES]),
+    }
+}
+
+/// Writes `records` (sorted) as table `id` in `dir` through `fs` and opens it as a handle
+/// at `level`, for tests that build versions by hand.
+pub fn write_table(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    id: u64,
+    level: usize,
+    records: &[Record],
+) -> Arc<TableHandle> {
+    let path = table_path(dir, id);
+    let mut builder = TableBuilder::new(fs.create(&path).unwrap(), TableOptions::default());
+    for r in records {
+        builder.add(r).unwrap();
+    }
+    builder.finish().unwrap();
+    let table = Table::open(fs, &path).unwrap();
+    Arc::new(TableHandle {
+        id,
+        level,
+        meta: table.meta().clone(),
+        table: Arc::new(table),
+    })
 }
