@@ -3,10 +3,11 @@
 //! does given the state left by everything before it.
 //!
 //! Writers enqueue their batch and sleep. The writer at the front of the queue becomes the
-//! leader: it takes a group of batches from the front, commits them with one WAL write and
-//! one fsync (see `db.rs`), then hands every follower its result and wakes the next front
-//! writer, who leads the next group. No timer: a group is whatever queued up while the
-//! previous group was being written.
+//! leader: it takes a group of batches from the front and appends them with one WAL write
+//! (see `db.rs`), then takes the group off the queue and wakes the next front writer, who
+//! leads the next group and appends it while the first group's fsync runs. Once its fsync
+//! is done the leader hands every follower its result. No timer: a group is whatever
+//! queued up while the previous group was being appended.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -205,7 +206,7 @@ struct Pending {
 #[derive(Default)]
 struct QueueState {
     /// Writers in arrival order; the front one leads. A group stays queued until its
-    /// leader finishes, so no one else can become leader meanwhile.
+    /// leader has appended it, so no one else can become leader meanwhile.
     pending: VecDeque<Pending>,
     /// Results for followers, by ticket.
     results: HashMap<u64, WriteResult>,
@@ -227,6 +228,10 @@ pub enum Joined<'a> {
 }
 
 /// A group being committed by its leader. `batches[0]` is the leader's own.
+///
+/// The leader appends the group to the WAL, then [`release`](LeaderGroup::release)s the
+/// queue so the next group can form and append while this one waits for its fsync
+/// (pipelined commit), then [`finish`](LeaderGroup::finish)es it with the results.
 pub struct LeaderGroup<'a> {
     queue: &'a CommitQueue,
     /// The leader's ticket. The group's writers hold consecutive tickets: tickets are
@@ -234,7 +239,10 @@ pub struct LeaderGroup<'a> {
     first_ticket: u64,
     /// Writers in the group (kept apart from `batches`, which the caller may move out).
     len: usize,
+    /// The followers' condvars, in ticket order.
+    followers: Vec<Arc<Condvar>>,
     pub batches: Vec<WriteBatch>,
+    released: bool,
     finished: bool,
 }
 
@@ -262,17 +270,21 @@ impl CommitQueue {
             }
             if state.pending.front().map(|p| p.ticket) == Some(ticket) {
                 let n = group_len(state.pending.iter().map(|p| p.bytes));
-                let batches = state
-                    .pending
-                    .iter_mut()
-                    .take(n)
-                    .map(|p| p.batch.take().expect("queued batch taken by one leader"))
-                    .collect();
+                let mut batches = Vec::with_capacity(n);
+                let mut followers = Vec::with_capacity(n - 1);
+                for (i, p) in state.pending.iter_mut().take(n).enumerate() {
+                    batches.push(p.batch.take().expect("queued batch taken by one leader"));
+                    if i > 0 {
+                        followers.push(Arc::clone(&p.wake));
+                    }
+                }
                 return Joined::Leader(LeaderGroup {
                     queue: self,
                     first_ticket: ticket,
                     len: n,
+                    followers,
                     batches,
+                    released: false,
                     finished: false,
                 });
             }
@@ -282,8 +294,31 @@ impl CommitQueue {
 }
 
 impl LeaderGroup<'_> {
-    /// Hands each follower its result, wakes the next leader, and returns the leader's own
-    /// result. `results` is in `batches` order.
+    /// Takes the group off the queue and wakes the writer now at the front, which leads
+    /// the next group. The followers keep waiting for their results. Idempotent.
+    pub fn release(&mut self) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        let mut state = lock(&self.queue.state);
+        for i in 0..self.len {
+            let p = state.pending.pop_front().expect("group still queued");
+            assert_eq!(
+                p.ticket,
+                self.first_ticket + i as u64,
+                "group is the queue's front"
+            );
+        }
+        let next = state.pending.front().map(|p| Arc::clone(&p.wake));
+        drop(state);
+        if let Some(next) = next {
+            next.notify_one();
+        }
+    }
+
+    /// Releases the group if not yet done, hands each follower its result and returns the
+    /// leader's own. `results` is in `batches` order.
     pub fn finish(mut self, results: Vec<WriteResult>) -> WriteResult {
         assert_eq!(results.len(), self.len, "one result per batch");
         self.finished = true;
@@ -293,32 +328,17 @@ impl LeaderGroup<'_> {
         own
     }
 
-    /// Removes the group from the queue, stores the followers' results and wakes them and
-    /// the new front writer.
-    fn complete(&self, follower_results: impl Iterator<Item = WriteResult>) {
+    /// Stores the followers' results and wakes them.
+    fn complete(&mut self, follower_results: impl Iterator<Item = WriteResult>) {
+        self.release();
         let mut state = lock(&self.queue.state);
-        // Allocates only when someone is to be woken.
-        let mut wake = Vec::new();
-        for (i, result) in std::iter::once(None)
-            .chain(follower_results.map(Some))
-            .enumerate()
-        {
-            let p = state.pending.pop_front().expect("group still queued");
-            assert_eq!(
-                p.ticket,
-                self.first_ticket + i as u64,
-                "group is the queue's front"
-            );
-            if let Some(result) = result {
-                state.results.insert(p.ticket, result);
-                wake.push(p.wake);
-            }
-        }
-        if let Some(front) = state.pending.front() {
-            wake.push(Arc::clone(&front.wake));
+        for (i, result) in follower_results.enumerate() {
+            state
+                .results
+                .insert(self.first_ticket + 1 + i as u64, result);
         }
         drop(state);
-        for w in wake {
+        for w in &self.followers {
             w.notify_one();
         }
     }
@@ -629,5 +649,53 @@ mod tests {
         assert_eq!(failed.len(), 1, "one leader, one follower");
         assert!(matches!(failed[0], Err(Error::Poisoned)));
         assert!(lock(&queue.state).pending.is_empty());
+    }
+
+    #[test]
+    fn a_released_group_lets_the_next_group_form_before_it_finishes() {
+        let queue = CommitQueue::new();
+        let queue = &queue;
+        let join = |key: &'static str| queue.join(WriteBatch::from(Op::upsert(key, "v")), 1);
+        let queued = |n: usize| {
+            while lock(&queue.state).pending.len() < n {
+                std::thread::yield_now();
+            }
+        };
+        std::thread::scope(|scope| {
+            let Joined::Leader(first) = join("p") else {
+                panic!("the first writer leads");
+            };
+            // `a` and `x` queue behind the first group; `a` will lead both.
+            let a = scope.spawn(move || join("a"));
+            queued(2);
+            let x = scope.spawn(move || match join("x") {
+                Joined::Done(result) => result,
+                Joined::Leader(_) => panic!("x follows a"),
+            });
+            queued(3);
+            assert!(first.finish(vec![Ok(vec![None])]).is_ok());
+            let Joined::Leader(mut group_a) = a.join().unwrap() else {
+                panic!("a leads the second group");
+            };
+            assert_eq!(group_a.batches.len(), 2);
+            group_a.release();
+            assert!(lock(&queue.state).pending.is_empty());
+
+            // The group after it forms, commits and finishes while `a`'s is still open.
+            let Joined::Leader(group_y) = join("y") else {
+                panic!("y leads once a's group is released");
+            };
+            assert_eq!(group_y.batches.len(), 1);
+            assert!(group_y.finish(vec![Ok(vec![None])]).is_ok());
+            assert!(!x.is_finished(), "x waits for its own group's result");
+
+            let marker = entry("x", "done", 7);
+            assert!(group_a
+                .finish(vec![Ok(vec![None]), Ok(vec![Some(marker.clone())])])
+                .is_ok());
+            assert_eq!(x.join().unwrap().unwrap(), vec![Some(marker)]);
+        });
+        let state = lock(&queue.state);
+        assert!(state.pending.is_empty() && state.results.is_empty());
     }
 }

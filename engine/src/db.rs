@@ -11,9 +11,13 @@
 //! ```
 //!
 //! Concurrency, in one paragraph: writers meet in the [`CommitQueue`]; the leader of a group
-//! holds the `writer` mutex (WAL + seqno counter) while it checks, appends, fsyncs, inserts
-//! into the active memtable and publishes the new visible seqno. Readers take the `view`
-//! mutex only to clone an `Arc<View>` (memtables + version) together with the visible seqno.
+//! holds the `writer` mutex (WAL + seqno counter) while it checks, appends and inserts into
+//! the active memtable. Under `SyncMode::Always` it then releases the mutex (and the queue)
+//! and waits in `sync_through` for an fdatasync covering its group, so the next group is
+//! appended while this one syncs (pipelined commit); each fdatasync publishes the seqno it
+//! covered as the new visible seqno, in order. Under the other modes the leader publishes
+//! before it releases the mutex. Readers take the `view` mutex only to clone an `Arc<View>`
+//! (memtables + version) together with the visible seqno.
 //! Flush and compaction install their results with a manifest edit under the `manifest`
 //! mutex, and swap the view while still holding it, so views change in edit order. See
 //! `docs/design.md (section "core")` for the durability argument and the invariants.
@@ -30,7 +34,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::commit::{self, error_copy, CommitQueue, Joined, WriteResult};
 use crate::compaction::{self, CompactionConfig};
 use crate::error::{Error, Result};
-use crate::fs::{DirLock, FileSystem, RealFs};
+use crate::fs::{DirLock, FileSystem, RealFs, WritableFile};
 use crate::manifest::{Manifest, ManifestRecovery, ManifestState, NewTable, VersionEdit};
 use crate::memtable::Memtable;
 use crate::merge::{LiveIter, MergeIter, RecordIter};
@@ -196,6 +200,16 @@ pub const WAL_FSYNC_BUCKETS_MICROS: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
 ];
 
+/// Opens a second handle on WAL segment `id`, for the pipelined commit's fdatasyncs.
+fn open_segment_syncer(
+    fs: &Arc<dyn FileSystem>,
+    wal_dir: &Path,
+    id: u64,
+) -> Result<Arc<Mutex<Box<dyn WritableFile>>>> {
+    let file = fs.open_append(&wal::segment_path(wal_dir, id))?;
+    Ok(Arc::new(Mutex::new(file)))
+}
+
 /// Locks a mutex, ignoring poisoning: every critical section here leaves its data whole
 /// before anything that could panic, and `Drop` must not panic.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,7 +235,9 @@ struct View {
 /// State owned by the commit leader (and borrowed by WAL syncs).
 struct WriterState {
     wal: WalWriter,
-    /// Last seqno handed out; equals the visible seqno between groups.
+    /// Last seqno handed out. Its records are in the WAL and the active memtable; under
+    /// `SyncMode::Always` they become visible once an fdatasync covers them
+    /// (`Inner::sync_through`), under the other modes before the writer lock is released.
     last_seqno: u64,
     /// Reused buffer for the encoded batches of a group.
     payload_buf: Vec<u8>,
@@ -249,6 +265,49 @@ fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
+/// Pipelined commit (`SyncMode::Always`): how far the WAL is known durable.
+struct Durable {
+    /// Every record up to this seqno is durable and visible.
+    seqno: u64,
+    /// One thread at a time runs the fdatasync; the others wait for its outcome.
+    syncing: bool,
+    /// Set by the first failed fdatasync. Nothing appended before or after it may be
+    /// acknowledged or made visible any more: after a failed fdatasync the kernel may have
+    /// dropped the dirty pages, so a later successful one proves nothing.
+    failed: Option<Error>,
+}
+
+/// What the next pipelined fdatasync covers: the WAL segment being appended to, and the
+/// last seqno appended to it. Every older segment was synced when it was rolled.
+struct SyncTarget {
+    seqno: u64,
+    /// A second handle on the segment, used only to sync it while the writer appends
+    /// through its own.
+    segment: Arc<Mutex<Box<dyn WritableFile>>>,
+}
+
+/// A group appended to the WAL and inserted into the memtable, not yet answered.
+struct Appended {
+    results: Vec<WriteResult>,
+    /// Under `SyncMode::Always`, the seqno that must be durable before the results may be
+    /// given out: the group's last, or, for a group that wrote nothing, the last it read.
+    durable_through: Option<u64>,
+}
+
+impl Appended {
+    /// The group's results once `sync_through(durable_through)` returned `synced`: all of
+    /// them fail if the sync did (even refusals such as `Conflict`, which were decided
+    /// against state that may now be lost).
+    fn settle(self, synced: &Result<()>) -> Vec<WriteResult> {
+        match synced {
+            Err(e) if self.durable_through.is_some() => {
+                self.results.iter().map(|_| Err(error_copy(e))).collect()
+            }
+            _ => self.results,
+        }
+    }
+}
+
 /// Requests to the background threads.
 #[derive(Default)]
 struct BgRequests {
@@ -264,6 +323,11 @@ struct Inner {
     manifest_recovery: ManifestRecovery,
     queue: CommitQueue,
     writer: Mutex<WriterState>,
+    /// Lock order: `writer` before `sync_target`; `durable` is never held with another
+    /// of these, and `sync_through` takes no writer lock.
+    sync_target: Mutex<SyncTarget>,
+    durable: Mutex<Durable>,
+    durable_cv: Condvar,
     view: Mutex<Arc<View>>,
     /// Highest seqno readers may see: every record up to it is in a memtable or table and
     /// durable under the sync mode.
@@ -857,6 +921,10 @@ impl Inner {
             Some(&id) => WalWriter::open_existing(&fs, &wal_dir, id)?,
             None => WalWriter::create(&fs, &wal_dir, state.log_number)?,
         };
+        let sync_target = SyncTarget {
+            seqno: last_seqno,
+            segment: open_segment_syncer(&fs, &wal_dir, wal.segment_id())?,
+        };
         let mut wal_bytes = 0;
         for &id in &segments {
             wal_bytes += fs.file_len(&wal::segment_path(&wal_dir, id))?;
@@ -892,6 +960,13 @@ impl Inner {
                 last_seqno,
                 payload_buf: Vec::new(),
             }),
+            sync_target: Mutex::new(sync_target),
+            durable: Mutex::new(Durable {
+                seqno: last_seqno,
+                syncing: false,
+                failed: None,
+            }),
+            durable_cv: Condvar::new(),
             view: Mutex::new(Arc::new(view)),
             visible_seqno: AtomicU64::new(last_seqno),
             manifest: Mutex::new(manifest),
@@ -970,15 +1045,19 @@ impl Inner {
         let bytes = validate_batch(&batch)?;
         match self.queue.join(batch, bytes) {
             Joined::Done(result) => result,
-            Joined::Leader(group) => {
-                let results = self.commit_group(&group.batches);
-                group.finish(results)
+            Joined::Leader(mut group) => {
+                let appended = self.append_group(&group.batches);
+                // The next group may append while this one waits for its fsync.
+                group.release();
+                let synced = self.wait_durable(&appended);
+                group.finish(appended.settle(&synced))
             }
         }
     }
 
     fn write_many(&self, batches: Vec<WriteBatch>) -> Vec<WriteResult> {
-        // Invalid batches are answered here; the valid ones are committed in groups.
+        // Invalid batches are answered here; the valid ones are appended in groups, and
+        // one fsync covers them all.
         let mut results: Vec<Option<WriteResult>> = Vec::with_capacity(batches.len());
         let mut valid = Vec::with_capacity(batches.len());
         let mut sizes = Vec::with_capacity(batches.len());
@@ -995,23 +1074,31 @@ impl Inner {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let mut committed = Vec::with_capacity(valid.len());
+        let mut appended = Vec::new();
         let mut start = 0;
         while start < valid.len() {
             let end = start + commit::group_len(sizes[start..].iter().copied());
-            committed.extend(self.commit_group(&valid[start..end]));
+            appended.push(self.append_group(&valid[start..end]));
             start = end;
         }
-        let mut committed = committed.into_iter();
+        // The last group's wait covers the earlier groups too.
+        let synced = appended.last().map_or(Ok(()), |a| self.wait_durable(a));
+        let mut committed = appended.into_iter().flat_map(|a| a.settle(&synced));
         results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| committed.next().expect("one result per valid batch")))
             .collect()
     }
 
-    /// Commits one group as its leader: one WAL append, at most one fsync.
-    fn commit_group(&self, batches: &[WriteBatch]) -> Vec<WriteResult> {
-        let fail_all = |e: Error| batches.iter().map(|_| Err(error_copy(&e))).collect();
+    /// Appends one group as its leader: checks it, writes it to the WAL with one append
+    /// and inserts it into the memtable. Under `SyncMode::Always` the caller must then wait
+    /// for [`Inner::wait_durable`] before answering; under the other modes the group is
+    /// already visible.
+    fn append_group(&self, batches: &[WriteBatch]) -> Appended {
+        let fail_all = |e: Error| Appended {
+            results: batches.iter().map(|_| Err(error_copy(&e))).collect(),
+            durable_through: None,
+        };
         let mut w = lock(&self.writer);
         if self.is_poisoned() {
             return fail_all(Error::Poisoned);
@@ -1019,8 +1106,11 @@ impl Inner {
         if let Err(e) = self.make_room(&mut w) {
             return fail_all(e);
         }
+        let pipelined = self.opts.sync == SyncMode::Always;
         let view = self.current_view();
         let now = self.opts.clock.now_unix_secs();
+        // Reads see every appended group, synced or not: if an earlier group's sync fails,
+        // this one fails with it (`Durable::failed`).
         let committed = w.last_seqno;
         let checked = commit::check_group(batches, committed + 1, now, &mut |key| {
             Ok(newest_record(&view, key, committed)?.and_then(|r| r.live_entry(now)))
@@ -1038,8 +1128,12 @@ impl Inner {
             wal::encode_batch(&c.records, payload_buf);
             payload_ends.push(payload_buf.len());
         }
+        let settled = |checked: Vec<Result<commit::CheckedBatch>>| Appended {
+            results: checked.into_iter().map(|c| c.map(|c| c.previous)).collect(),
+            durable_through: pipelined.then_some(committed),
+        };
         if payload_ends.is_empty() {
-            return checked.into_iter().map(|c| c.map(|c| c.previous)).collect();
+            return settled(checked);
         }
         let payloads: Vec<&[u8]> = std::iter::once(0)
             .chain(payload_ends.iter().copied())
@@ -1047,30 +1141,29 @@ impl Inner {
             .map(|(start, end)| &payload_buf[start..end])
             .collect();
         let len_before = wal.len();
-        let mut result = wal.append_many(&payloads);
+        let result = wal.append_many(&payloads);
         bump(&self.stats.wal_bytes, wal.len() - len_before);
         if payload_buf.capacity() > PAYLOAD_BUF_RETAIN_BYTES_MAX {
             *payload_buf = Vec::new();
         }
-        if result.is_ok() {
-            if self.opts.sync == SyncMode::Always {
-                result = self.timed_sync(wal);
-            } else {
-                self.wal_dirty.store(true, Ordering::SeqCst);
-            }
-        }
         if let Err(e) = result {
-            // The WAL may now end in a partial or unsynced record: nothing more may be
-            // appended after it, and nothing of this group may become visible.
+            // The WAL may now end in a partial record: nothing more may be appended after
+            // it, and nothing of this group may become visible.
             self.poison();
-            return checked
-                .into_iter()
-                .map(|c| c.and(Err(error_copy(&e))))
-                .collect();
+            return Appended {
+                results: checked
+                    .into_iter()
+                    .map(|c| c.and(Err(error_copy(&e))))
+                    .collect(),
+                durable_through: None,
+            };
+        }
+        if !pipelined {
+            self.wal_dirty.store(true, Ordering::SeqCst);
         }
 
         // NOTE: insert, then publish: a reader never sees a seqno whose records are not
-        // all in the memtable, nor a write that is not durable under the sync mode.
+        // all in the memtable, nor (under `Always`) one that no fdatasync covered yet.
         let mut last = committed;
         let mut user_bytes = 0;
         let mut commits = 0;
@@ -1083,11 +1176,92 @@ impl Inner {
             commits += 1;
         }
         *last_seqno = last;
-        self.visible_seqno.store(last, Ordering::Release);
+        if pipelined {
+            lock(&self.sync_target).seqno = last;
+        } else {
+            self.visible_seqno.store(last, Ordering::Release);
+        }
         bump(&self.stats.commits, commits);
         bump(&self.stats.commit_groups, 1);
         bump(&self.stats.user_bytes_written, user_bytes);
-        checked.into_iter().map(|c| c.map(|c| c.previous)).collect()
+        Appended {
+            results: checked.into_iter().map(|c| c.map(|c| c.previous)).collect(),
+            durable_through: pipelined.then_some(last),
+        }
+    }
+
+    /// Waits until what `appended` wrote (or read) is durable, if it must be.
+    fn wait_durable(&self, appended: &Appended) -> Result<()> {
+        appended
+            .durable_through
+            .map_or(Ok(()), |seqno| self.sync_through(seqno))
+    }
+
+    /// Pipelined commit: returns once every record up to `seqno` (already appended) is
+    /// durable and visible. If an fdatasync is running, waits for it; if that did not
+    /// cover `seqno`, runs the next one itself. One fdatasync covers everything appended
+    /// before it started, so while it runs the next groups are appended, and the next
+    /// fdatasync covers all of them.
+    fn sync_through(&self, seqno: u64) -> Result<()> {
+        let mut durable = lock(&self.durable);
+        loop {
+            if let Some(e) = &durable.failed {
+                return Err(error_copy(e));
+            }
+            if durable.seqno >= seqno {
+                return Ok(());
+            }
+            if !durable.syncing {
+                break;
+            }
+            durable = self
+                .durable_cv
+                .wait(durable)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        durable.syncing = true;
+        drop(durable);
+
+        let (target, segment) = {
+            let t = lock(&self.sync_target);
+            (t.seqno, Arc::clone(&t.segment))
+        };
+        debug_assert!(target >= seqno, "callers wait only for appended seqnos");
+        let result = self.timed_sync(|| lock(&segment).sync());
+
+        let mut durable = lock(&self.durable);
+        durable.syncing = false;
+        match &result {
+            Ok(()) if durable.failed.is_none() => {
+                durable.seqno = target;
+                self.visible_seqno.store(target, Ordering::Release);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                durable.failed = Some(error_copy(e));
+                self.poison();
+            }
+        }
+        let outcome = match &durable.failed {
+            Some(e) => Err(error_copy(e)),
+            None => Ok(()),
+        };
+        drop(durable);
+        self.durable_cv.notify_all();
+        outcome
+    }
+
+    /// Under `SyncMode::Always`, waits until everything appended so far is durable and
+    /// visible: before a memtable is frozen (a flush writes only the newest version of
+    /// each key, which is right only if readers already read above all of them) and
+    /// before a checkpoint's cut point. The caller holds the writer lock, so nothing new
+    /// is appended meanwhile.
+    fn drain_pipeline(&self, w: &WriterState) -> Result<()> {
+        if self.opts.sync == SyncMode::Always {
+            self.sync_through(w.last_seqno)
+        } else {
+            Ok(())
+        }
     }
 
     /// Makes sure the active memtable has room: freezes it when full, stalling while
@@ -1164,24 +1338,30 @@ impl Inner {
 
     /// Closes the current WAL segment and starts the next; returns the new segment's id.
     fn roll_wal(&self, w: &mut WriterState) -> Result<u64> {
+        self.drain_pipeline(w)?;
         // NOTE: the old segment is synced whatever the sync mode, so only the last segment
         // can ever end in a torn record; recovery treats damage anywhere else as corruption.
-        if let Err(e) = self.timed_sync(&mut w.wal) {
+        if let Err(e) = self.timed_sync(|| w.wal.sync()) {
             self.poison();
             return Err(e);
         }
         self.wal_dirty.store(false, Ordering::SeqCst);
         let id = w.wal.segment_id() + 1;
         let wal = WalWriter::create(&self.opts.fs, &self.wal_dir, id)?;
+        let segment = open_segment_syncer(&self.opts.fs, &self.wal_dir, id)?;
         bump(&self.stats.wal_bytes, wal.len());
         w.wal = wal;
+        *lock(&self.sync_target) = SyncTarget {
+            seqno: w.last_seqno,
+            segment,
+        };
         Ok(id)
     }
 
-    /// fsyncs the WAL, recording the latency.
-    fn timed_sync(&self, wal: &mut WalWriter) -> Result<()> {
+    /// Runs a WAL fsync, recording the latency.
+    fn timed_sync(&self, sync: impl FnOnce() -> Result<()>) -> Result<()> {
         let started = Instant::now();
-        let result = wal.sync();
+        let result = sync();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         bump(&self.stats.wal_fsyncs, 1);
         bump(&self.stats.wal_fsync_micros_total, micros);
@@ -1196,7 +1376,7 @@ impl Inner {
     fn sync_wal_locked(&self, w: &mut WriterState) -> Result<()> {
         self.check_not_poisoned()?;
         self.wal_dirty.store(false, Ordering::SeqCst);
-        if let Err(e) = self.timed_sync(&mut w.wal) {
+        if let Err(e) = self.timed_sync(|| w.wal.sync()) {
             self.poison();
             return Err(e);
         }
@@ -1509,6 +1689,8 @@ impl Inner {
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
+        // Only acknowledged writes go into the copy.
+        self.drain_pipeline(&writer)?;
         let cut_segment = writer.wal.segment_id();
         let cut_len = writer.wal.len();
         let last_seqno = writer.last_seqno;

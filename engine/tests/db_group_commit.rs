@@ -112,8 +112,14 @@ fn concurrent_writers_share_fsyncs() {
         stats.commit_groups,
         stats.commits
     );
-    // One fsync per group (plus none for anything else in this workload).
-    assert_eq!(stats.wal_fsyncs, stats.commit_groups);
+    // Pipelined commit: one fsync covers every group appended before it started, so
+    // there are at most as many fsyncs as groups (and nothing else syncs the WAL here).
+    assert!(
+        stats.wal_fsyncs <= stats.commit_groups,
+        "{} fsyncs for {} groups",
+        stats.wal_fsyncs,
+        stats.commit_groups
+    );
     // Every acknowledged write is there, also after reopening.
     drop(db);
     let db = open(dir.path(), &opts);
