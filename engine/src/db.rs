@@ -308,6 +308,15 @@ impl Appended {
     }
 }
 
+/// Writes appended by [`Db::append_many`], to be answered by [`Db::finish_writes`].
+#[must_use = "the writes are neither visible nor acknowledged until finish_writes"]
+pub struct PendingWrites {
+    /// Per batch given: its error if it was refused before the commit, else `None`.
+    rejected: Vec<Option<WriteResult>>,
+    /// The commit groups of the other batches, in order.
+    appended: Vec<Appended>,
+}
+
 /// Requests to the background threads.
 #[derive(Default)]
 struct BgRequests {
@@ -425,7 +434,27 @@ impl Db {
     /// others. For a thread that commits on behalf of many clients (e.g. an async server)
     /// this is group commit without one blocked thread per client.
     pub fn write_many(&self, batches: Vec<WriteBatch>) -> Vec<Result<Vec<Option<Entry>>>> {
-        self.inner.write_many(batches)
+        self.finish_writes(self.append_many(batches))
+    }
+
+    /// The first half of [`Db::write_many`]: decides the batches, appends them to the WAL
+    /// and the memtable, and returns without waiting for the fsync. Nothing of them is
+    /// visible to readers, nor may be acknowledged, before [`Db::finish_writes`] returns
+    /// their results. Later writes (from any thread) are decided as if these had
+    /// committed.
+    ///
+    /// For a server that pipelines its commits: one thread appends what its clients sent
+    /// while another waits in `finish_writes`, so the next fdatasync covers everything
+    /// appended while the current one ran.
+    pub fn append_many(&self, batches: Vec<WriteBatch>) -> PendingWrites {
+        self.inner.append_many(batches)
+    }
+
+    /// The second half of [`Db::write_many`]: waits until `pending` is durable (under
+    /// `SyncMode::Always`; one fdatasync covers every write appended before it started)
+    /// and returns each batch's result, in the order given to `append_many`.
+    pub fn finish_writes(&self, pending: PendingWrites) -> Vec<Result<Vec<Option<Entry>>>> {
+        self.inner.finish_writes(pending)
     }
 
     /// The live (not deleted, not expired) entry under `key`.
@@ -1055,10 +1084,10 @@ impl Inner {
         }
     }
 
-    fn write_many(&self, batches: Vec<WriteBatch>) -> Vec<WriteResult> {
+    fn append_many(&self, batches: Vec<WriteBatch>) -> PendingWrites {
         // Invalid batches are answered here; the valid ones are appended in groups, and
         // one fsync covers them all.
-        let mut results: Vec<Option<WriteResult>> = Vec::with_capacity(batches.len());
+        let mut rejected: Vec<Option<WriteResult>> = Vec::with_capacity(batches.len());
         let mut valid = Vec::with_capacity(batches.len());
         let mut sizes = Vec::with_capacity(batches.len());
         for batch in batches {
@@ -1067,11 +1096,11 @@ impl Inner {
                 .and_then(|()| validate_batch(&batch))
             {
                 Ok(bytes) => {
-                    results.push(None);
+                    rejected.push(None);
                     sizes.push(bytes);
                     valid.push(batch);
                 }
-                Err(e) => results.push(Some(Err(e))),
+                Err(e) => rejected.push(Some(Err(e))),
             }
         }
         let mut appended = Vec::new();
@@ -1081,10 +1110,15 @@ impl Inner {
             appended.push(self.append_group(&valid[start..end]));
             start = end;
         }
+        PendingWrites { rejected, appended }
+    }
+
+    fn finish_writes(&self, pending: PendingWrites) -> Vec<WriteResult> {
+        let PendingWrites { rejected, appended } = pending;
         // The last group's wait covers the earlier groups too.
         let synced = appended.last().map_or(Ok(()), |a| self.wait_durable(a));
         let mut committed = appended.into_iter().flat_map(|a| a.settle(&synced));
-        results
+        rejected
             .into_iter()
             .map(|r| r.unwrap_or_else(|| committed.next().expect("one result per valid batch")))
             .collect()

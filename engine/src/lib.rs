@@ -29,5 +29,5 @@ pub mod wal;
 
 pub use batch::{Entry, Op, WriteBatch, WriteMode};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{Db, Options, Stats, SyncMode};
+pub use db::{Db, Options, PendingWrites, Stats, SyncMode};
 pub use error::{Error, Result};

@@ -115,3 +115,37 @@ fn failed_fsync_fails_its_group_and_poisons() {
     assert!(matches!(later[0], Err(Error::Poisoned)));
     assert_eq!(value(&db, "acked").as_deref(), Some("v"));
 }
+
+#[test]
+fn appended_writes_are_invisible_until_finished_and_later_writes_see_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let db = open(dir.path(), &manual_opts(&c));
+    let before = db.stats();
+
+    let pending = db.append_many(vec![
+        Op::insert("a", "1").into(),
+        Op::update("missing", "x").into(),
+    ]);
+    // Appended, not yet durable: readers do not see it, and nothing was synced.
+    assert_eq!(value(&db, "a"), None);
+    assert_eq!(db.stats().wal_fsyncs, before.wal_fsyncs);
+    // A later write is decided as if the first had committed.
+    let later = db.append_many(vec![Op::insert("a", "2").into()]);
+
+    let results = db.finish_writes(pending);
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].as_ref().unwrap(), &vec![None]);
+    assert!(matches!(results[1], Err(Error::NotFound { index: 0 })));
+    assert_eq!(value(&db, "a").as_deref(), Some("1"));
+    // One fdatasync covered both calls: finishing the second one syncs nothing more.
+    let synced = db.stats().wal_fsyncs;
+    assert_eq!(synced, before.wal_fsyncs + 1);
+    let later = db.finish_writes(later);
+    assert!(matches!(later[0], Err(Error::Conflict { index: 0 })));
+    assert_eq!(db.stats().wal_fsyncs, synced);
+
+    drop(db);
+    let db = open(dir.path(), &manual_opts(&c));
+    assert_eq!(value(&db, "a").as_deref(), Some("1"));
+}

@@ -1,11 +1,17 @@
-//! The commit thread: request handlers hand their batch to one thread, which commits
-//! whatever queued up while it was busy with [`Db::write_many`] (one WAL append and at most
-//! one fsync per group) and answers each handler through a oneshot channel.
+//! The commit threads: request handlers hand their batch to the append thread, which takes
+//! whatever queued up while it was busy and appends it with [`Db::append_many`] (one WAL
+//! write per group), then passes it on to the sync thread. The sync thread waits in
+//! [`Db::finish_writes`] until the writes are durable and answers each handler through a
+//! oneshot channel.
+//!
+//! Two threads so that appending never waits for an fdatasync: while one runs, the append
+//! thread keeps appending, and the next fdatasync covers everything appended meanwhile (the
+//! engine's pipelined commit). Each request then waits for about one and a half fdatasyncs.
 //!
 //! Why not `spawn_blocking(|| db.write(batch))`: then every durable write parks one blocking
 //! thread in the engine's group commit, and each write costs a blocking-pool handoff, a
 //! condvar wake-up and a handoff back (4.7 context switches per write, measured with 64
-//! connections; see docs/benchmarks.md). Here a group of N writes costs one thread wake-up
+//! connections; see docs/benchmarks.md). Here a group of N writes costs two thread wake-ups
 //! and N task wake-ups, and the engine's own writer queue is uncontended.
 //!
 //! Ordering: batches are committed in the order they were queued; each is decided as if
@@ -13,37 +19,50 @@
 //! that goes away after queueing its batch (client disconnect) does not cancel the write.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
 
 use strata_engine::commit::GROUP_BATCHES_MAX;
-use strata_engine::{Db, Entry, Error, WriteBatch};
+use strata_engine::{Db, Entry, Error, PendingWrites, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
-/// Batches that may wait for the commit thread; a handler beyond this waits to queue.
+/// Batches that may wait for the append thread; a handler beyond this waits to queue.
 pub const COMMIT_QUEUE_BATCHES_MAX: usize = 4 * GROUP_BATCHES_MAX;
+/// Appended groups that may wait for the sync thread; the append thread waits beyond this.
+pub const SYNC_QUEUE_GROUPS_MAX: usize = 64;
 
 /// What a write returns: per op, the live entry that was there before.
 pub type WriteResult = strata_engine::Result<Vec<Option<Entry>>>;
 
 type Job = (WriteBatch, oneshot::Sender<WriteResult>);
+type Reply = oneshot::Sender<WriteResult>;
 
-/// The handle handlers write through. The thread ends (and drops its `Db` clone) once the
-/// handle is dropped and the queue is empty.
+/// A group appended by the append thread, to be finished by the sync thread; `Err` when
+/// the engine panicked while appending it.
+type Appended = (std::result::Result<PendingWrites, String>, Vec<Reply>);
+
+/// The handle handlers write through. The threads end (and drop their `Db` clones) once
+/// the handle is dropped and the queues are empty.
 pub struct Committer {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Committer {
-    /// Starts the commit thread for `db`.
+    /// Starts the append and sync threads for `db`.
     pub fn start(db: Arc<Db>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(COMMIT_QUEUE_BATCHES_MAX);
+        let (appended, to_sync) = std_mpsc::sync_channel(SYNC_QUEUE_GROUPS_MAX);
+        let sync_db = Arc::clone(&db);
         std::thread::Builder::new()
-            .name("strata-commit".into())
-            .spawn(move || run(&db, queue))?;
+            .name("strata-sync".into())
+            .spawn(move || sync_loop(&sync_db, &to_sync))?;
+        std::thread::Builder::new()
+            .name("strata-append".into())
+            .spawn(move || append_loop(&db, queue, &appended))?;
         Ok(Self { jobs })
     }
 
-    /// Commits `batch`; the result is `Db::write`'s. `Error::Closed` once the thread is gone.
+    /// Commits `batch`; the result is `Db::write`'s. `Error::Closed` once the threads are
+    /// gone.
     pub async fn write(&self, batch: WriteBatch) -> WriteResult {
         let (reply, answer) = oneshot::channel();
         if self.jobs.send((batch, reply)).await.is_err() {
@@ -53,10 +72,10 @@ impl Committer {
     }
 }
 
-fn run(db: &Db, mut queue: mpsc::Receiver<Job>) {
-    let mut batches = Vec::with_capacity(GROUP_BATCHES_MAX);
-    let mut replies = Vec::with_capacity(GROUP_BATCHES_MAX);
+fn append_loop(db: &Db, mut queue: mpsc::Receiver<Job>, appended: &std_mpsc::SyncSender<Appended>) {
     while let Some((batch, reply)) = queue.blocking_recv() {
+        let mut batches = Vec::with_capacity(GROUP_BATCHES_MAX);
+        let mut replies = Vec::with_capacity(GROUP_BATCHES_MAX);
         batches.push(batch);
         replies.push(reply);
         while batches.len() < GROUP_BATCHES_MAX {
@@ -66,13 +85,25 @@ fn run(db: &Db, mut queue: mpsc::Receiver<Job>) {
             batches.push(batch);
             replies.push(reply);
         }
-        let group = std::mem::replace(&mut batches, Vec::with_capacity(GROUP_BATCHES_MAX));
-        let count = group.len();
         // A panic is a broken engine invariant: fail this group's requests (their handlers
         // answer 5xx) rather than leave every later write without a commit thread.
-        let results = panic::catch_unwind(AssertUnwindSafe(|| db.write_many(group)))
-            .unwrap_or_else(|panic| {
-                let what = panic_message(&*panic);
+        let pending = panic::catch_unwind(AssertUnwindSafe(|| db.append_many(batches)))
+            .map_err(|panic| panic_message(&*panic));
+        if appended.send((pending, replies)).is_err() {
+            return; // the sync thread is gone; dropping the replies answers `Closed`
+        }
+    }
+}
+
+fn sync_loop(db: &Db, to_sync: &std_mpsc::Receiver<Appended>) {
+    while let Ok((pending, replies)) = to_sync.recv() {
+        let count = replies.len();
+        let results = pending
+            .and_then(|pending| {
+                panic::catch_unwind(AssertUnwindSafe(|| db.finish_writes(pending)))
+                    .map_err(|panic| panic_message(&*panic))
+            })
+            .unwrap_or_else(|what| {
                 tracing::error!(panic = %what, "the engine panicked while committing");
                 (0..count)
                     .map(|_| {
@@ -82,7 +113,7 @@ fn run(db: &Db, mut queue: mpsc::Receiver<Job>) {
                     })
                     .collect()
             });
-        for (result, reply) in results.into_iter().zip(replies.drain(..)) {
+        for (result, reply) in results.into_iter().zip(replies) {
             // The handler may have gone away; its write stands.
             let _ = reply.send(result);
         }
