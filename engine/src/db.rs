@@ -571,13 +571,19 @@ impl Db {
 
 impl Drop for Db {
     /// Stops and joins the background threads and, unless poisoned, syncs the WAL (so
-    /// dropping a `Db` in `Interval` / `Never` mode loses nothing acknowledged). Never
-    /// panics.
+    /// dropping a `Db` in `Interval` / `Never` mode loses nothing acknowledged) and cuts
+    /// the WAL segment's unused reservation. Never panics.
     fn drop(&mut self) {
         self.stop_background();
         if !self.inner.is_poisoned() {
             let mut w = lock(&self.inner.writer);
-            let _ = self.inner.sync_wal_locked(&mut w);
+            if self.inner.sync_wal_locked(&mut w).is_ok() {
+                // A closed database's WAL ends at its last record (tools and offline copies
+                // see no reservation); the next open reserves again.
+                let _ = w
+                    .wal
+                    .cut_reservation(&self.inner.opts.fs, &self.inner.wal_dir);
+            }
         }
     }
 }
@@ -1380,6 +1386,10 @@ impl Inner {
             return Err(e);
         }
         self.wal_dirty.store(false, Ordering::SeqCst);
+        if let Err(e) = w.wal.cut_reservation(&self.opts.fs, &self.wal_dir) {
+            self.poison();
+            return Err(e);
+        }
         let id = w.wal.segment_id() + 1;
         let wal = WalWriter::create(&self.opts.fs, &self.wal_dir, id)?;
         let segment = open_segment_syncer(&self.opts.fs, &self.wal_dir, id)?;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,15 @@ pub trait WritableFile: Send + Sync {
     fn append(&mut self, buf: &[u8]) -> Result<()>;
     /// Makes every appended byte durable (fdatasync).
     fn sync(&mut self) -> Result<()>;
+    /// Reserves the file up to `len` bytes: its size becomes at least `len`, reads past
+    /// the appended bytes see zeros, and appends keep going at [`WritableFile::len`]. An
+    /// append that stays inside the reservation does not change the file's size, so its
+    /// fdatasync need not write the inode (`wal.rs`: a WAL segment's tail). The
+    /// reservation is durable after the next `sync`. The default reserves nothing.
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        let _ = len;
+        Ok(())
+    }
     /// Current length in bytes (synced or not).
     fn len(&self) -> u64;
     fn is_empty(&self) -> bool {
@@ -187,16 +196,30 @@ impl ReadableFile for RealReader {
     }
 }
 
-/// A file of [`RealFs`] opened for appending.
+/// A file of [`RealFs`] opened for appending: written at its cursor (not `O_APPEND`), which
+/// stays at the appended length when the file is preallocated past it.
 struct RealFile {
     file: File,
     /// Tracked rather than asked for, so `len()` needs no system call.
     len: u64,
+    /// The file's size: `len`, or more once preallocated.
+    size: u64,
 }
 
 impl WritableFile for RealFile {
     fn append(&mut self, buf: &[u8]) -> Result<()> {
-        append_tracking_len(&mut self.file, &mut self.len, buf)
+        append_tracking_len(&mut self.file, &mut self.len, buf)?;
+        self.size = self.size.max(self.len);
+        Ok(())
+    }
+
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        if len > self.size {
+            // Sparse: blocks are allocated as the appends reach them.
+            self.file.set_len(len)?;
+            self.size = len;
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {
@@ -209,8 +232,8 @@ impl WritableFile for RealFile {
     }
 }
 
-/// Writes `buf` and keeps `len` true even after a short write that then failed: part of
-/// `buf` may have landed, so the length is asked of the file system in that case.
+/// Writes `buf` at the file's cursor and keeps `len` true even after a short write that
+/// then failed: part of `buf` may have landed, so the cursor is asked for in that case.
 fn append_tracking_len(file: &mut File, len: &mut u64, buf: &[u8]) -> Result<()> {
     match file.write_all(buf) {
         Ok(()) => {
@@ -218,8 +241,8 @@ fn append_tracking_len(file: &mut File, len: &mut u64, buf: &[u8]) -> Result<()>
             Ok(())
         }
         Err(e) => {
-            if let Ok(meta) = file.metadata() {
-                *len = meta.len();
+            if let Ok(pos) = file.stream_position() {
+                *len = pos;
             }
             Err(e.into())
         }
@@ -305,13 +328,21 @@ impl FileSystem for RealFs {
             .create(true)
             .truncate(true)
             .open(path)?;
-        Ok(Box::new(RealFile { file, len: 0 }))
+        Ok(Box::new(RealFile {
+            file,
+            len: 0,
+            size: 0,
+        }))
     }
 
     fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().append(true).open(path)?;
-        let len = file.metadata()?.len();
-        Ok(Box::new(RealFile { file, len }))
+        let mut file = OpenOptions::new().write(true).open(path)?;
+        let len = file.seek(SeekFrom::End(0))?;
+        Ok(Box::new(RealFile {
+            file,
+            len,
+            size: len,
+        }))
     }
 
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
@@ -430,9 +461,18 @@ pub struct FaultFs {
 type InodeId = u64;
 
 /// A file the model knows about.
+///
+/// The real file holds only the appended bytes; a preallocation is kept here and shows as
+/// zeros past them (in `read`, `map`, `file_len`), and a crash writes the durable part of
+/// it out as real zeros.
+#[derive(Default)]
 struct Inode {
     /// Length made durable by `sync` or `truncate`, in bytes.
     synced_len: u64,
+    /// Size reserved by `preallocate` (0: none).
+    reserved: u64,
+    /// The part of `reserved` a later `sync` made durable.
+    reserved_synced: u64,
 }
 
 /// A directory change not yet made durable by `sync_dir` of `dir`.
@@ -576,10 +616,24 @@ impl FaultState {
         Some(self.add_inode(path, meta.len()))
     }
 
+    /// Size reserved by `preallocate` for the file at `path` (0: none or unknown).
+    fn reserved_at(&self, path: &Path) -> u64 {
+        self.names
+            .get(path)
+            .and_then(|id| self.inodes.get(id))
+            .map_or(0, |inode| inode.reserved)
+    }
+
     fn add_inode(&mut self, path: &Path, synced_len: u64) -> InodeId {
         let id = self.next_inode;
         self.next_inode += 1;
-        self.inodes.insert(id, Inode { synced_len });
+        self.inodes.insert(
+            id,
+            Inode {
+                synced_len,
+                ..Inode::default()
+            },
+        );
         self.names.insert(path.to_path_buf(), id);
         id
     }
@@ -619,14 +673,17 @@ impl FaultState {
         };
         let mut rng = SplitMix64(seed);
         // 1. File contents: sorted so a seed always tears the same way.
-        let mut linked: Vec<(PathBuf, u64)> = self
+        let mut linked: Vec<(PathBuf, u64, u64)> = self
             .names
             .iter()
-            .map(|(path, &id)| (path.clone(), self.synced_len_of(id)))
+            .map(|(path, &id)| {
+                let reserved = self.inodes.get(&id).map_or(0, |i| i.reserved_synced);
+                (path.clone(), self.synced_len_of(id), reserved)
+            })
             .collect();
         linked.sort();
-        for (path, synced_len) in &linked {
-            crash_file(path, *synced_len, mode, &mut rng)?;
+        for (path, synced_len, reserved) in &linked {
+            crash_file(path, *synced_len, *reserved, mode, &mut rng)?;
         }
         // 2. Directory entries: undo what no `sync_dir` made durable, newest first.
         for pending in std::mem::take(&mut self.dir_log).into_iter().rev() {
@@ -647,10 +704,12 @@ impl FaultState {
 
 /// Cuts the file at `path` back to its durable length, or (tearing) to a random point in its
 /// unsynced tail with up to [`TORN_GARBLE_BYTES_MAX`] of the surviving unsynced bytes garbled.
-/// Durable bytes are never touched.
+/// Durable bytes are never touched. A durable preallocation (`reserved`) past what survives
+/// becomes zeros, as on a real file system (unwritten blocks read as zeros).
 fn crash_file(
     path: &Path,
     synced_len: u64,
+    reserved: u64,
     mode: CrashMode,
     rng: &mut SplitMix64,
 ) -> io::Result<()> {
@@ -662,15 +721,21 @@ fn crash_file(
     };
     let durable = synced_len.min(real_len);
     let unsynced = real_len - durable;
+    let kept = match mode {
+        CrashMode::DropUnsynced => 0,
+        CrashMode::TearUnsynced(_) if unsynced > 0 => rng.below(unsynced + 1),
+        CrashMode::TearUnsynced(_) => 0,
+    };
+    let file = OpenOptions::new().write(true).open(path)?;
+    if unsynced > 0 {
+        file.set_len(durable + kept)?;
+    }
+    if reserved > durable + kept {
+        file.set_len(reserved)?;
+    }
     if unsynced == 0 {
         return Ok(());
     }
-    let kept = match mode {
-        CrashMode::DropUnsynced => 0,
-        CrashMode::TearUnsynced(_) => rng.below(unsynced + 1),
-    };
-    let file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(durable + kept)?;
     if kept > 0 && rng.below(2) == 0 {
         let garbled = kept.min(1 + rng.below(TORN_GARBLE_BYTES_MAX));
         // Half the time zeros (a block allocated but never written), else random bytes.
@@ -897,6 +962,18 @@ impl WritableFile for FaultFile {
         let len = self.file.metadata()?.len();
         if let Some(inode) = state.inodes.get_mut(&self.inode) {
             inode.synced_len = len;
+            inode.reserved_synced = inode.reserved;
+        }
+        Ok(())
+    }
+
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        let mut state = lock_state(&self.state);
+        if let Some(fault) = state.begin_mutation(FaultOp::Truncate, self.generation)? {
+            return Err(fault.to_io_error().into());
+        }
+        if let Some(inode) = state.inodes.get_mut(&self.inode) {
+            inode.reserved = inode.reserved.max(len);
         }
         Ok(())
     }
@@ -989,14 +1066,16 @@ impl FileSystem for FaultFs {
         let mut state = self.state();
         let generation = self.call_generation(&state);
         state.begin_read(FaultOp::Read, generation)?;
-        Ok(std::fs::read(path)?)
+        let mut data = std::fs::read(path)?;
+        let reserved = state.reserved_at(path);
+        if reserved > data.len() as u64 {
+            data.resize(reserved as usize, 0);
+        }
+        Ok(data)
     }
 
     fn map(&self, path: &Path) -> Result<Mapped> {
-        let mut state = self.state();
-        let generation = self.call_generation(&state);
-        state.begin_read(FaultOp::Read, generation)?;
-        Ok(Arc::new(std::fs::read(path)?))
+        Ok(Arc::new(self.read(path)?))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> Result<()> {
@@ -1008,8 +1087,11 @@ impl FileSystem for FaultFs {
         let id = state.inode_at(path);
         truncate_and_sync(path, len)?;
         if let Some(inode) = id.and_then(|id| state.inodes.get_mut(&id)) {
-            // Truncate syncs: whatever the file holds now is durable.
+            // Truncate syncs: whatever the file holds now is durable, and it sets the size
+            // (no reservation is left past it).
             inode.synced_len = len;
+            inode.reserved = 0;
+            inode.reserved_synced = 0;
         }
         Ok(())
     }
@@ -1077,7 +1159,7 @@ impl FileSystem for FaultFs {
     fn file_len(&self, path: &Path) -> Result<u64> {
         let state = self.state();
         state.check_alive(self.call_generation(&state))?;
-        Ok(std::fs::metadata(path)?.len())
+        Ok(std::fs::metadata(path)?.len().max(state.reserved_at(path)))
     }
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {

@@ -40,6 +40,12 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 pub const BATCH_HEADER_BYTES: usize = 12;
 /// Size of a record with an empty key and value: kind, expiry, two lengths.
 pub const BATCH_RECORD_HEADER_BYTES: usize = 1 + 8 + 4 + 4;
+/// A segment is preallocated (sparse) this far past its appended bytes, and again whenever
+/// an append reaches the end of the reservation. Appends inside the reservation leave the
+/// file's size alone, so their fdatasync need not write the inode: 20-35 % faster on ext4
+/// here (docs/benchmarks.md). Replay reads the zeros past the last record as the end of
+/// the log and cuts them; a rolled segment is cut to its records.
+pub const SEGMENT_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
 /// The writer keeps its frame buffer between appends unless it grew past this, in bytes, so
 /// one huge batch does not pin its memory for the life of the segment.
 const FRAME_BUF_RETAIN_BYTES_MAX: usize = 1024 * 1024;
@@ -51,6 +57,8 @@ const RESYNC_CRC_BYTES_PER_TAIL_BYTE: u64 = 4;
 pub struct WalWriter {
     file: Box<dyn WritableFile>,
     segment_id: u64,
+    /// The file is preallocated up to here (see [`SEGMENT_RESERVE_BYTES`]).
+    reserved: u64,
     /// Reused frame buffer: one allocation per writer, not per append.
     buf: Vec<u8>,
 }
@@ -74,6 +82,9 @@ pub struct RecoveryReport {
     /// WAL records (= write batches) replayed.
     pub records: u64,
     pub truncated: Option<TruncatedTail>,
+    /// The zero-filled reservation after the last segment's last record (not damage):
+    /// `(segment id, offset it was cut at)`. `replay` cuts it.
+    pub reserved_tail: Option<(u64, u64)>,
 }
 
 /// Path of segment `id` inside the WAL directory.
@@ -191,13 +202,17 @@ impl WalWriter {
     pub fn create(fs: &Arc<dyn FileSystem>, dir: &Path, segment_id: u64) -> Result<Self> {
         let mut file = fs.create(&segment_path(dir, segment_id))?;
         file.append(&segment_header())?;
+        let reserved = SEGMENT_HEADER_BYTES as u64 + SEGMENT_RESERVE_BYTES;
+        file.preallocate(reserved)?;
         // NOTE: the header is durable before any record can be appended, so recovery may
         // treat a damaged header with nothing after it as a torn create.
         file.sync()?;
         // IMPORTANT: without this the new segment's directory entry may vanish in a crash,
         // taking every record synced into it along.
         fs.sync_dir(dir)?;
-        Ok(Self::from_file(file, segment_id))
+        let mut writer = Self::from_file(file, segment_id);
+        writer.reserved = reserved;
+        Ok(writer)
     }
 
     /// Reopens an existing segment for appending at its (already validated) end.
@@ -221,15 +236,29 @@ impl WalWriter {
             }
             _ => {}
         }
-        Ok(Self::from_file(file, segment_id))
+        let mut writer = Self::from_file(file, segment_id);
+        writer.reserve(0)?;
+        Ok(writer)
     }
 
     fn from_file(file: Box<dyn WritableFile>, segment_id: u64) -> Self {
         WalWriter {
             file,
             segment_id,
+            reserved: 0,
             buf: Vec::new(),
         }
+    }
+
+    /// Makes sure the reservation covers `more` bytes past the appended ones.
+    fn reserve(&mut self, more: u64) -> Result<()> {
+        let end = self.len() + more;
+        if end > self.reserved {
+            let reserved = end + SEGMENT_RESERVE_BYTES;
+            self.file.preallocate(reserved)?;
+            self.reserved = reserved;
+        }
+        Ok(())
     }
 
     pub fn segment_id(&self) -> u64 {
@@ -260,12 +289,21 @@ impl WalWriter {
         let result = if self.buf.is_empty() {
             Ok(())
         } else {
-            self.file.append(&self.buf)
+            self.reserve(self.buf.len() as u64)
+                .and_then(|()| self.file.append(&self.buf))
         };
         if self.buf.capacity() > FRAME_BUF_RETAIN_BYTES_MAX {
             self.buf = Vec::new();
         }
         result
+    }
+
+    /// Cuts the segment's unused reservation off (and syncs the new size), for a segment
+    /// that is done: recovery accepts zeros after the last record only in the last segment.
+    pub fn cut_reservation(&mut self, fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<()> {
+        fs.truncate(&segment_path(dir, self.segment_id), self.len())?;
+        self.reserved = self.len();
+        Ok(())
     }
 
     /// Makes every appended record durable.
@@ -428,6 +466,8 @@ struct Damage {
     /// Looks like an interrupted write at the end of the file (the torn-tail rule of
     /// `docs/design.md (section "wal")`); whether it may be cut also depends on the segment being last.
     torn_shaped: bool,
+    /// Not damage: only zeros follow the last record (a preallocated segment's tail).
+    reserved_tail: bool,
 }
 
 /// Outcome of parsing the frame at some offset.
@@ -574,6 +614,7 @@ fn replay_segment(
                 offset: 0,
                 reason,
                 torn_shaped: after.iter().all(|&b| b == 0),
+                reserved_tail: false,
             }));
         }
         Err(HeaderError::Unsupported(reason)) => {
@@ -581,11 +622,21 @@ fn replay_segment(
                 offset: 0,
                 reason,
                 torn_shaped: false,
+                reserved_tail: false,
             }));
         }
     }
     let mut pos = SEGMENT_HEADER_BYTES;
     while pos < data.len() {
+        // A valid frame's length is never 0, so this stops at the first byte of one.
+        if data[pos..].iter().all(|&b| b == 0) {
+            return Ok(Some(Damage {
+                offset: pos,
+                reason: "zero-filled reservation".into(),
+                torn_shaped: true,
+                reserved_tail: true,
+            }));
+        }
         let (payload, end) = match parse_frame(data, pos) {
             Frame::Valid { payload, end } => (payload, end),
             Frame::Damaged {
@@ -608,11 +659,13 @@ fn replay_segment(
                             "{reason}, yet a valid record follows at offset {valid_at}"
                         ),
                         torn_shaped: false,
+                        reserved_tail: false,
                     },
                     None => Damage {
                         offset: pos,
                         reason,
                         torn_shaped: reaches_eof,
+                        reserved_tail: false,
                     },
                 }));
             }
@@ -630,6 +683,7 @@ fn replay_segment(
                     offset: pos,
                     reason: format!("record does not decode: {e}"),
                     torn_shaped: false,
+                    reserved_tail: false,
                 }))
             }
         };
@@ -640,6 +694,7 @@ fn replay_segment(
                     offset: pos,
                     reason: format!("seqno {first_seqno} does not follow seqno {last}"),
                     torn_shaped: false,
+                    reserved_tail: false,
                 }));
             }
         }
@@ -674,6 +729,9 @@ pub fn replay(
         if tail.dropped_bytes > 0 {
             fs.truncate(&segment_path(dir, tail.segment_id), tail.offset)?;
         }
+    }
+    if let Some((segment_id, offset)) = report.reserved_tail {
+        fs.truncate(&segment_path(dir, segment_id), offset)?;
     }
     Ok(report)
 }
@@ -728,7 +786,8 @@ pub fn inspect_segment(
         Ok(())
     })
     .expect("the visitor never fails");
-    damage.map(|d| SegmentDamage {
+    // A zero-filled reservation ends the segment like its end of file.
+    damage.filter(|d| !d.reserved_tail).map(|d| SegmentDamage {
         offset: d.offset as u64,
         reason: d.reason,
         torn_shaped: d.torn_shaped,
@@ -768,6 +827,10 @@ pub fn scan(
         };
         if !(is_last && damage.torn_shaped) {
             return Err(Error::corruption(path, damage.offset as u64, damage.reason));
+        }
+        if damage.reserved_tail {
+            report.reserved_tail = Some((segment_id, damage.offset as u64));
+            continue;
         }
         report.truncated = Some(TruncatedTail {
             segment_id,

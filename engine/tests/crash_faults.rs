@@ -176,11 +176,15 @@ fn assert_damage_reported(dir: &Path, opts: &Options, expected: &Expected, what:
     }
 }
 
-/// Frame offsets of a WAL segment (header first, then each frame's start).
+/// Frame offsets of a WAL segment (header first, then each frame's start), up to the
+/// zero-filled reservation after the last frame, if any.
 fn frame_offsets(segment: &[u8]) -> Vec<usize> {
     let mut offsets = Vec::new();
     let mut pos = SEGMENT_HEADER_BYTES;
     while pos + FRAME_HEADER_BYTES <= segment.len() {
+        if segment[pos..].iter().all(|&b| b == 0) {
+            return offsets;
+        }
         offsets.push(pos);
         let len = u32::from_le_bytes(segment[pos..pos + 4].try_into().unwrap()) as usize;
         pos += FRAME_HEADER_BYTES + len;

@@ -36,6 +36,8 @@ fn write_segment(dir: &Path, id: u64, batches: &[Vec<Record>]) -> std::path::Pat
         writer.append(&payload).unwrap();
     }
     writer.sync().unwrap();
+    // As a roll leaves it: exactly the frames, no zero-filled reservation after them.
+    writer.cut_reservation(&fs(), dir).unwrap();
     wal::segment_path(dir, id)
 }
 

@@ -40,6 +40,8 @@ fn write_segment(dir: &Path, id: u64, payloads: &[Vec<u8>]) -> Vec<u64> {
         writer.append(p).unwrap();
     }
     writer.sync().unwrap();
+    // As a roll leaves it: exactly the frames, no zero-filled reservation after them.
+    writer.cut_reservation(&fs, dir).unwrap();
     offsets
 }
 

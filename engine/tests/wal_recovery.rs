@@ -9,7 +9,7 @@ use strata_engine::batch::{Kind, Record};
 use strata_engine::fs::{CrashMode, FaultFs, FileSystem, RealFs};
 use strata_engine::wal::{
     encode_batch, list_segments, replay, segment_path, RecoveryReport, WalWriter,
-    FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES,
+    FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES, SEGMENT_RESERVE_BYTES,
 };
 use strata_engine::Error;
 
@@ -72,6 +72,9 @@ fn write_segment(
         writer.append(&payload(b)).unwrap();
     }
     writer.sync().unwrap();
+    // Cut the zero-filled reservation, as a segment roll does: the file holds exactly the
+    // frames, so the tests below can tear and garble its real end.
+    writer.cut_reservation(fs, dir).unwrap();
     offsets
 }
 
@@ -180,13 +183,23 @@ fn torn_tail_with_garbled_last_bytes_is_truncated() {
             std::fs::write(&path, &torn).unwrap();
             let (batches, report) = replay_all(&RealFs, dir.path(), 0);
             assert_eq!(batches, [batch(1, 2)], "cut {cut} garbage {garbage:#x}");
-            assert_eq!(report.truncated.unwrap().offset, last_start as u64);
+            // Only zeros after the last whole frame read as a reservation, else as a tear;
+            // either way the log ends there.
+            let cut_at = match report.truncated {
+                Some(tail) => Some(tail.offset),
+                None => report.reserved_tail.map(|(_, offset)| offset),
+            };
+            assert_eq!(
+                cut_at,
+                Some(last_start as u64),
+                "cut {cut} garbage {garbage:#x}"
+            );
         }
     }
 }
 
 #[test]
-fn zero_filled_tail_is_truncated() {
+fn zero_filled_tail_is_a_reservation_cut_without_a_report_of_damage() {
     for zeros in [1usize, 7, 8, 9, 100, 4096] {
         let dir = tempfile::tempdir().unwrap();
         let fs = real_fs();
@@ -199,10 +212,74 @@ fn zero_filled_tail_is_truncated() {
 
         let (batches, report) = replay_all(&RealFs, dir.path(), 0);
         assert_eq!(batches, [batch(1, 1), batch(2, 1)]);
-        let tail = report.truncated.unwrap();
-        assert_eq!((tail.offset, tail.dropped_bytes), (good_len, zeros as u64));
+        assert_eq!(report.truncated, None, "{zeros} zeros");
+        assert_eq!(report.reserved_tail, Some((1, good_len)));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
     }
+}
+
+#[test]
+fn a_new_segment_is_preallocated_and_appends_stay_inside_the_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = real_fs();
+    let mut writer = WalWriter::create(&fs, dir.path(), 1).unwrap();
+    let path = segment_path(dir.path(), 1);
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(
+        size(&path),
+        SEGMENT_HEADER_BYTES as u64 + SEGMENT_RESERVE_BYTES
+    );
+    // Appends land at the appended length, not at the end of the file.
+    let mut seqno = 1;
+    while writer.len() < SEGMENT_RESERVE_BYTES / 2 {
+        writer.append(&payload(&batch(seqno, 20))).unwrap();
+        seqno += 20;
+    }
+    writer.sync().unwrap();
+    assert_eq!(
+        size(&path),
+        SEGMENT_HEADER_BYTES as u64 + SEGMENT_RESERVE_BYTES
+    );
+    // Past the reservation it grows by another reservation.
+    while writer.len() <= SEGMENT_RESERVE_BYTES + SEGMENT_HEADER_BYTES as u64 {
+        writer.append(&payload(&batch(seqno, 20))).unwrap();
+        seqno += 20;
+    }
+    writer.sync().unwrap();
+    assert!(size(&path) >= writer.len() + SEGMENT_RESERVE_BYTES / 2);
+    let appended = writer.len();
+    drop(writer);
+
+    // Replay reads every record, reports no damage, and cuts the reservation; reopening
+    // reserves again and appends right after the last record.
+    let (batches, report) = replay_all(&RealFs, dir.path(), 0);
+    assert_eq!(batches.len() as u64, (seqno - 1) / 20);
+    assert_eq!(report.truncated, None);
+    assert_eq!(report.reserved_tail, Some((1, appended)));
+    assert_eq!(size(&path), appended);
+    let mut writer = WalWriter::open_existing(&fs, dir.path(), 1).unwrap();
+    assert_eq!(writer.len(), appended);
+    assert!(size(&path) > appended);
+    writer.append(&payload(&batch(seqno, 1))).unwrap();
+    writer.sync().unwrap();
+    drop(writer);
+    let (batches, _) = replay_all(&RealFs, dir.path(), 0);
+    assert_eq!(batches.last().unwrap(), &batch(seqno, 1));
+}
+
+#[test]
+fn a_zero_filled_tail_in_a_segment_before_the_last_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = real_fs();
+    write_segment(&fs, dir.path(), 1, &[batch(1, 2)]);
+    write_segment(&fs, dir.path(), 2, &[batch(3, 1)]);
+    // Segment 1 keeps a reservation, which a roll would have cut.
+    let path = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.resize(bytes.len() + 64, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = replay(&RealFs, dir.path(), 0, &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, Error::Corruption { .. }), "{err}");
 }
 
 #[test]
@@ -413,6 +490,8 @@ fn power_cut_at_every_point_of_a_workload_recovers_every_acknowledged_batch() {
         let mut writer = WalWriter::create(fs, dir, 1)?;
         for i in 0..7u64 {
             if i > 0 && i % 3 == 0 {
+                // A roll, as `Db` does it: the old segment ends at its last record.
+                writer.cut_reservation(fs, dir)?;
                 writer = WalWriter::create(fs, dir, 1 + i / 3)?;
             }
             let b = batch(1 + 2 * i, 2);

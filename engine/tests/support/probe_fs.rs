@@ -253,6 +253,16 @@ impl WritableFile for ProbeFile {
         result
     }
 
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        // A preallocation is an ftruncate: probed and injected as a truncate.
+        let result = match self.probe.before(FaultOp::Truncate, &self.path) {
+            None => self.inner.preallocate(len),
+            Some(fault) => Err(injected(fault)),
+        };
+        self.probe.after(FaultOp::Truncate, &self.path, &result);
+        result
+    }
+
     fn len(&self) -> u64 {
         self.inner.len()
     }
