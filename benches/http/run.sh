@@ -270,7 +270,8 @@ metric() {
   curl -sf "http://127.0.0.1:$STRATA_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
 
-# Engine counters around a stratad write run: commits per group commit, mean fsync.
+# Engine counters around a stratad write run: commits per group commit and per WAL fsync
+# (pipelined commit: one fsync may cover several groups), mean fsync.
 engine_snapshot() {
   echo "$(metric strata_commits_total) $(metric strata_commit_groups_total)" \
     "$(metric strata_wal_fsync_duration_seconds_sum) $(metric strata_wal_fsync_duration_seconds_count)"
@@ -281,7 +282,8 @@ engine_delta() {
     split(a, x, " "); split(b, y, " ")
     groups = y[2] - x[2]; fsyncs = y[4] - x[4]
     if (groups <= 0) { print "-"; exit }
-    printf "commits/group=%.1f fsync_ms=%.2f", (y[1] - x[1]) / groups, (fsyncs > 0 ? (y[3] - x[3]) * 1000 / fsyncs : 0)
+    printf "commits/group=%.1f commits/fsync=%.1f fsync_ms=%.2f", (y[1] - x[1]) / groups,
+      (fsyncs > 0 ? (y[1] - x[1]) / fsyncs : 0), (fsyncs > 0 ? (y[3] - x[3]) * 1000 / fsyncs : 0)
   }'
 }
 

@@ -258,7 +258,7 @@ fn render_engine(out: &mut String, s: &Stats) {
         ),
         (
             "strata_commit_groups_total",
-            "Group commits (one WAL write + fsync each).",
+            "Group commits (one WAL write each; one fsync may cover several).",
             s.commit_groups,
         ),
         (
