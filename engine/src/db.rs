@@ -1168,12 +1168,12 @@ impl Inner {
             wal::encode_batch(&c.records, payload_buf);
             payload_ends.push(payload_buf.len());
         }
-        let settled = |checked: Vec<Result<commit::CheckedBatch>>| Appended {
-            results: checked.into_iter().map(|c| c.map(|c| c.previous)).collect(),
-            durable_through: pipelined.then_some(committed),
-        };
         if payload_ends.is_empty() {
-            return settled(checked);
+            // Nothing to write; the refusals still wait for what they read to be durable.
+            return Appended {
+                results: checked.into_iter().map(|c| c.map(|c| c.previous)).collect(),
+                durable_through: pipelined.then_some(committed),
+            };
         }
         let payloads: Vec<&[u8]> = std::iter::once(0)
             .chain(payload_ends.iter().copied())
