@@ -221,6 +221,17 @@ pub fn wal_replay(data: &[u8]) {
             .len() as u64;
         assert_eq!(len, t.offset, "the segment was cut where the report says");
     }
+    if let Some((segment_id, offset)) = report.reserved_tail {
+        assert_eq!(
+            Some(&segment_id),
+            ids.last(),
+            "only the last segment may end in a reservation"
+        );
+        let segment = fs
+            .get(&wal::segment_path(dir, segment_id))
+            .expect("segment still exists");
+        assert_eq!(segment.len() as u64, offset, "the reservation was cut");
+    }
 
     let (again, records_again) = replay_checked(&fs, dir, min_segment_id)
         .unwrap_or_else(|e| panic!("replaying a recovered log failed: {e}"));
@@ -234,6 +245,7 @@ pub fn wal_replay(data: &[u8]) {
             "a second replay found more to truncate: {t:?}"
         );
     }
+    assert_eq!(again.reserved_tail, None, "a second replay found zeros to cut");
 }
 
 // ---------------------------------------------------------------------------------------------
