@@ -3,10 +3,8 @@
 
 mod db_common;
 
-use std::sync::Arc;
-
 use db_common::*;
-use strata_engine::fs::{CrashMode, Fault, FaultFs, FaultOp, FileSystem};
+use strata_engine::fs::{CrashMode, Fault, FaultFs, FaultOp};
 use strata_engine::{Error, Op, Options};
 
 #[test]
@@ -14,10 +12,7 @@ fn failed_fsync_poisons_until_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let fault = FaultFs::new();
-    let opts = Options {
-        fs: Arc::new(fault.clone()) as Arc<dyn FileSystem>,
-        ..manual_opts(&c)
-    };
+    let opts = fault_opts(&c, &fault);
     let db = open(dir.path(), &opts);
     for i in 0..20 {
         put(&db, &format!("acked{i:02}"), "v");
@@ -66,9 +61,8 @@ fn close_of_a_poisoned_db_reports_it() {
     let c = clock();
     let fault = FaultFs::new();
     let opts = Options {
-        fs: Arc::new(fault.clone()) as Arc<dyn FileSystem>,
         background: true,
-        ..manual_opts(&c)
+        ..fault_opts(&c, &fault)
     };
     let db = open(dir.path(), &opts);
     put(&db, "k", "v");

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use db_common::*;
-use strata_engine::fs::{CrashMode, FaultFs, FileSystem};
+use strata_engine::fs::{CrashMode, FaultFs};
 use strata_engine::{Options, SyncMode};
 
-fn fault_opts(c: &Arc<strata_engine::ManualClock>, fault: &FaultFs, sync: SyncMode) -> Options {
+fn sync_opts(c: &Arc<strata_engine::ManualClock>, fault: &FaultFs, sync: SyncMode) -> Options {
     Options {
-        fs: Arc::new(fault.clone()) as Arc<dyn FileSystem>,
         sync,
-        ..manual_opts(c)
+        ..fault_opts(c, fault)
     }
 }
 
@@ -23,7 +22,7 @@ fn never_mode_is_durable_after_sync_wal() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let fault = FaultFs::new();
-    let opts = fault_opts(&c, &fault, SyncMode::Never);
+    let opts = sync_opts(&c, &fault, SyncMode::Never);
     let db = open(dir.path(), &opts);
     put(&db, "synced", "v");
     assert_eq!(db.stats().wal_fsyncs, 0, "no fsync per commit");
@@ -49,7 +48,7 @@ fn interval_mode_syncs_in_the_background() {
     let fault = FaultFs::new();
     let opts = Options {
         background: true,
-        ..fault_opts(&c, &fault, SyncMode::Interval(5))
+        ..sync_opts(&c, &fault, SyncMode::Interval(5))
     };
     let db = open(dir.path(), &opts);
     put(&db, "k", "v");
@@ -75,7 +74,7 @@ fn dropping_the_db_syncs_the_wal() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let fault = FaultFs::new();
-    let opts = fault_opts(&c, &fault, SyncMode::Never);
+    let opts = sync_opts(&c, &fault, SyncMode::Never);
     let db = open(dir.path(), &opts);
     put(&db, "k", "v");
     drop(db);

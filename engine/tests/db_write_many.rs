@@ -3,12 +3,10 @@
 
 mod db_common;
 
-use std::sync::Arc;
-
 use db_common::*;
 use strata_engine::commit::GROUP_BATCHES_MAX;
-use strata_engine::fs::{Fault, FaultFs, FaultOp, FileSystem};
-use strata_engine::{Error, Op, Options, WriteBatch};
+use strata_engine::fs::{Fault, FaultFs, FaultOp};
+use strata_engine::{Error, Op, WriteBatch};
 
 #[test]
 fn each_batch_gets_its_own_result_in_order() {
@@ -92,10 +90,7 @@ fn failed_fsync_fails_its_group_and_poisons() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let fault = FaultFs::new();
-    let opts = Options {
-        fs: Arc::new(fault.clone()) as Arc<dyn FileSystem>,
-        ..manual_opts(&c)
-    };
+    let opts = fault_opts(&c, &fault);
     let db = open(dir.path(), &opts);
     put(&db, "acked", "v");
 

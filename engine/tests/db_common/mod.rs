@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata_engine::batch::{Kind, Record};
-use strata_engine::fs::{FileSystem, RealFs};
+use strata_engine::fs::{FaultFs, FileSystem, RealFs};
 use strata_engine::table::{table_path, Table, TableBuilder, TableOptions};
 use strata_engine::version::TableHandle;
 use strata_engine::{Clock, Db, Entry, ManualClock, Op, Options, SyncMode, WriteBatch};
@@ -23,6 +23,14 @@ pub fn manual_opts(clock: &Arc<ManualClock>) -> Options {
         fs: Arc::new(RealFs) as Arc<dyn FileSystem>,
         sync: SyncMode::Always,
         ..Options::default()
+    }
+}
+
+/// [`manual_opts`] on a [`FaultFs`] (shared with the test, which arms faults on it).
+pub fn fault_opts(clock: &Arc<ManualClock>, fault: &FaultFs) -> Options {
+    Options {
+        fs: Arc::new(fault.clone()) as Arc<dyn FileSystem>,
+        ..manual_opts(clock)
     }
 }
 
