@@ -134,6 +134,9 @@ python3 -c 'import tomllib' 2>/dev/null || die "python3 >= 3.11 is required (tom
 if ! command -v wrk >/dev/null; then
   apt_install wrk || die "wrk is not installed and could not be installed (apt-get install wrk)"
 fi
+if [[ ! -x /usr/bin/time ]]; then
+  apt_install time || die "/usr/bin/time is not installed and could not be installed (apt-get install time)"
+fi
 if [[ "$COMPARE" == 1 ]]; then
   if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
     apt_install redis-server redis-tools || log "Redis unavailable: skipped"
@@ -257,8 +260,8 @@ token_for() {
 wrk_run() {
   local script=$1 url=$2 secs=$3 token=$4 out
   out=$(BENCH_SCRIPTS="$SCRIPTS" BENCH_TOKEN="$token" BENCH_API_KEY="${API_KEY:-}" \
-    BENCH_READ_KEYS="$READ_KEYS" timeout $((secs + WRK_GRACE)) \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s -s "$SCRIPTS/$script.lua" "$url") ||
+    BENCH_READ_KEYS="$READ_KEYS" /usr/bin/time -f '%U %S' -o "$WORK/wrk-time" \
+    timeout $((secs + WRK_GRACE)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s -s "$SCRIPTS/$script.lua" "$url") ||
     die "wrk $script against $url failed: $out"
   grep '^RESULT ' <<<"$out" || die "wrk $script printed no RESULT line: $out"
 }
@@ -289,6 +292,22 @@ engine_delta() {
 
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# The whole machine's CPU time, all CPUs, in jiffies: "<idle + iowait> <total>".
+machine_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat; }
+
+# Notes on the wrk run that just ended, started at machine_ticks <before>: wrk's own CPU per
+# request, and how idle the machine was (a server that leaves the CPUs idle at 64
+# connections is waiting on something, not short of CPU).
+run_notes() {
+  local before=$1 line=$2
+  awk -v a="$before" -v b="$(machine_ticks)" -v n="$(field "$line" requests)" \
+    -v w="$(cat "$WORK/wrk-time" 2>/dev/null)" 'BEGIN {
+      split(a, x, " "); split(b, y, " "); split(w, c, " ")
+      if (n > 0 && w != "") printf "wrk_cpu_us/req=%.0f ", (c[1] + c[2]) * 1000000 / n
+      if (y[2] > x[2]) printf "idle=%.0f%%", (y[1] - x[1]) * 100 / (y[2] - x[2])
+    }'
+}
 
 # cpu_per_request <ticks before> <ticks after> <RESULT line>: server CPU µs per request.
 cpu_per_request() {
@@ -324,7 +343,7 @@ record() {
 }
 
 bench_endpoint() {
-  local ep=$1 round token before line notes
+  local ep=$1 round token before line notes cpu_before machine_before
   case "$ep" in
     vox_get) preload vox_preload "$(token_for "$ep")" ;;
     keystore_get) preload keystore_preload "$(token_for "$ep")" ;;
@@ -333,13 +352,17 @@ bench_endpoint() {
     token=$(token_for "$ep")
     before=$(engine_snapshot)
     cpu_before=$(cpu_ticks "$STRATAD_PID")
+    machine_before=$(machine_ticks)
     line=$(wrk_run "$ep" "http://127.0.0.1:$STRATA_PORT" "$DURATION_SECS" "$token")
     notes="$(engine_delta "$before" "$(engine_snapshot)")"
     notes+=" cpu_us/req=$(cpu_per_request "$cpu_before" "$(cpu_ticks "$STRATAD_PID")" "$line")"
+    notes+=" $(run_notes "$machine_before" "$line")"
     notes+=" load=$(cut -d' ' -f1 /proc/loadavg)"
     record "$ep" stratad "$round" "$line" "$notes"
+    machine_before=$(machine_ticks)
     line=$(wrk_run "$ep" "http://127.0.0.1:$BARE_PORT" "$DURATION_SECS" "$token")
-    record "$ep" bare "$round" "$line" "load=$(cut -d' ' -f1 /proc/loadavg)"
+    record "$ep" bare "$round" "$line" \
+      "$(run_notes "$machine_before" "$line") load=$(cut -d' ' -f1 /proc/loadavg)"
   done
 }
 
