@@ -38,6 +38,7 @@ use crate::fs::{DirLock, FileSystem, RealFs, WritableFile};
 use crate::manifest::{Manifest, ManifestRecovery, ManifestState, NewTable, VersionEdit};
 use crate::memtable::Memtable;
 use crate::merge::{LiveIter, MergeIter, RecordIter};
+use crate::table::bloom::Bloom;
 use crate::table::{table_path, Table, TableBuilder, TableMeta, TableOptions};
 use crate::version::{TableHandle, Version};
 use crate::wal::{self, RecoveryReport, WalWriter};
@@ -791,11 +792,12 @@ fn overlaps(meta: &TableMeta, start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
 /// The newest record for `key` at `seqno` in a view: memtables hold newer data than any
 /// table, and the active memtable newer than the frozen ones.
 fn newest_record(view: &View, key: &[u8], seqno: u64) -> Result<Option<crate::batch::Record>> {
-    if let Some(r) = view.active.mem.get(key, seqno) {
+    let hash = Bloom::hash(key);
+    if let Some(r) = view.active.mem.get_hashed(key, hash, seqno) {
         return Ok(Some(r));
     }
     for slot in &view.frozen {
-        if let Some(r) = slot.mem.get(key, seqno) {
+        if let Some(r) = slot.mem.get_hashed(key, hash, seqno) {
             return Ok(Some(r));
         }
     }
@@ -912,7 +914,7 @@ impl Inner {
             })?;
         remove_debris(fs.as_ref(), &tables_dir, &wal_dir, &state)?;
 
-        let mem = Arc::new(Memtable::new());
+        let mem = Arc::new(Memtable::for_size(opts.memtable_bytes_max));
         let max_table_seqno = version
             .tables()
             .map(|t| t.meta.max_seqno)
@@ -1358,7 +1360,7 @@ impl Inner {
     fn freeze(&self, w: &mut WriterState) -> Result<()> {
         let segment = self.roll_wal(w)?;
         let active = Arc::new(MemSlot {
-            mem: Arc::new(Memtable::new()),
+            mem: Arc::new(Memtable::for_size(self.opts.memtable_bytes_max)),
             first_wal_segment: segment,
         });
         {
