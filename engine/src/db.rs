@@ -463,6 +463,16 @@ impl Db {
         self.inner.read_view().get(key)
     }
 
+    /// The live entry under `key` as of every write appended so far, including those not
+    /// yet durable (under `SyncMode::Always`, appended writes become visible to [`Db::get`]
+    /// only after their fdatasync). For a writer that decides its next batch on top of its
+    /// own pending ones: that batch commits after them, and fails with them if their
+    /// fdatasync fails. What it returns must not reach a client before the writes it saw
+    /// are finished.
+    pub fn get_appended(&self, key: &[u8]) -> Result<Option<Entry>> {
+        self.inner.get_appended(key)
+    }
+
     /// Live entries with keys in range, ascending, at most `limit` (capped at `SCAN_LIMIT_MAX`).
     pub fn scan(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<Entry>> {
         self.inner.read_view().scan(start, end, limit)
@@ -1065,6 +1075,20 @@ impl Inner {
             seqno,
             now: self.opts.clock.now_unix_secs(),
         }
+    }
+
+    fn get_appended(&self, key: &[u8]) -> Result<Option<Entry>> {
+        // The last appended seqno first, then the view: records up to it are all in the
+        // view's memtables (inserted before the seqno was published) or, once flushed, in
+        // its tables. No table holds anything newer than the durable seqno, so no
+        // compaction can have dropped a version this read needs (unlike `read_view`).
+        let seqno = match self.opts.sync {
+            SyncMode::Always => lock(&self.sync_target).seqno,
+            _ => self.visible_seqno.load(Ordering::Acquire),
+        };
+        let view = self.current_view();
+        let now = self.opts.clock.now_unix_secs();
+        Ok(newest_record(&view, key, seqno)?.and_then(|r| r.live_entry(now)))
     }
 
     fn request(&self, set: impl FnOnce(&mut BgRequests)) {

@@ -144,3 +144,38 @@ fn appended_writes_are_invisible_until_finished_and_later_writes_see_them() {
     let db = open(dir.path(), &manual_opts(&c));
     assert_eq!(value(&db, "a").as_deref(), Some("1"));
 }
+
+#[test]
+fn get_appended_sees_appended_writes_that_get_does_not_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let db = open(dir.path(), &manual_opts(&c));
+    put(&db, "kept", "old");
+    put(&db, "gone", "x");
+
+    let pending = db.append_many(vec![WriteBatch::new()
+        .with(Op::upsert("kept", "new"))
+        .with(Op::insert("fresh", "1"))
+        .with(Op::delete("gone"))]);
+    let appended = |key: &str| {
+        db.get_appended(key.as_bytes())
+            .unwrap()
+            .map(|e| String::from_utf8(e.value.to_vec()).unwrap())
+    };
+    // Readers still see the durable state; the writer's view has the whole batch.
+    assert_eq!(value(&db, "kept").as_deref(), Some("old"));
+    assert_eq!(value(&db, "fresh"), None);
+    assert_eq!(value(&db, "gone").as_deref(), Some("x"));
+    assert_eq!(appended("kept").as_deref(), Some("new"));
+    assert_eq!(appended("fresh").as_deref(), Some("1"));
+    assert_eq!(appended("gone"), None);
+    // The seqno it reports is the one a guard on the next batch must name.
+    let seqno = db.get_appended(b"kept").unwrap().unwrap().seqno;
+    let next = db.append_many(vec![Op::update("kept", "newer").expect_seqno(seqno).into()]);
+
+    assert!(db.finish_writes(pending)[0].is_ok());
+    assert!(db.finish_writes(next)[0].is_ok());
+    assert_eq!(value(&db, "kept").as_deref(), Some("newer"));
+    assert_eq!(value(&db, "fresh").as_deref(), Some("1"));
+    assert_eq!(value(&db, "gone"), None);
+}

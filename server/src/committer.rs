@@ -33,7 +33,8 @@ pub const SYNC_QUEUE_GROUPS_MAX: usize = 64;
 /// What a write returns: per op, the live entry that was there before.
 pub type WriteResult = strata_engine::Result<Vec<Option<Entry>>>;
 
-type Job = (WriteBatch, oneshot::Sender<WriteResult>);
+/// A batch, where its result goes, and whom to tell once it is appended (staged writes).
+type Job = (WriteBatch, Reply, Option<oneshot::Sender<()>>);
 type Reply = oneshot::Sender<WriteResult>;
 
 /// A group appended by the append thread, to be finished by the sync thread; `Err` when
@@ -65,30 +66,65 @@ impl Committer {
     /// gone.
     pub async fn write(&self, batch: WriteBatch) -> WriteResult {
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send((batch, reply)).await.is_err() {
+        if self.jobs.send((batch, reply, None)).await.is_err() {
             return Err(Error::Closed);
         }
         answer.await.unwrap_or(Err(Error::Closed))
     }
+
+    /// Queues `batch` like [`Committer::write`], for a caller that wants to know when it is
+    /// appended as well as when it is done: see [`StagedWrite`].
+    pub async fn write_staged(&self, batch: WriteBatch) -> StagedWrite {
+        let (reply, done) = oneshot::channel();
+        let (told, appended) = oneshot::channel();
+        // If the threads are gone, the job (and both senders) is dropped: `appended`
+        // returns at once and `done` answers `Closed`.
+        let _ = self.jobs.send((batch, reply, Some(told))).await;
+        StagedWrite { appended, done }
+    }
+}
+
+/// A write in flight whose two stages can be awaited apart.
+pub struct StagedWrite {
+    appended: oneshot::Receiver<()>,
+    done: oneshot::Receiver<WriteResult>,
+}
+
+impl StagedWrite {
+    /// Returns once the batch is appended (or failed to be): from then on later writes are
+    /// decided after it, and `Db::get_appended` sees it. Nothing of it may be acknowledged
+    /// yet.
+    pub async fn appended(&mut self) {
+        let _ = (&mut self.appended).await;
+    }
+
+    /// The write's result, once durable: `Db::write`'s.
+    pub async fn done(self) -> WriteResult {
+        self.done.await.unwrap_or(Err(Error::Closed))
+    }
 }
 
 fn append_loop(db: &Db, mut queue: mpsc::Receiver<Job>, appended: &std_mpsc::SyncSender<Appended>) {
-    while let Some((batch, reply)) = queue.blocking_recv() {
+    while let Some(job) = queue.blocking_recv() {
         let mut batches = Vec::with_capacity(GROUP_BATCHES_MAX);
         let mut replies = Vec::with_capacity(GROUP_BATCHES_MAX);
-        batches.push(batch);
-        replies.push(reply);
-        while batches.len() < GROUP_BATCHES_MAX {
-            let Ok((batch, reply)) = queue.try_recv() else {
-                break;
-            };
+        let mut staged = Vec::new();
+        let mut next = Some(job);
+        while let Some((batch, reply, told)) = next.take() {
             batches.push(batch);
             replies.push(reply);
+            staged.extend(told);
+            if batches.len() < GROUP_BATCHES_MAX {
+                next = queue.try_recv().ok();
+            }
         }
         // A panic is a broken engine invariant: fail this group's requests (their handlers
         // answer 5xx) rather than leave every later write without a commit thread.
         let pending = panic::catch_unwind(AssertUnwindSafe(|| db.append_many(batches)))
             .map_err(|panic| panic_message(&*panic));
+        for told in staged {
+            let _ = told.send(());
+        }
         if appended.send((pending, replies)).is_err() {
             return; // the sync thread is gone; dropping the replies answers `Closed`
         }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use strata_engine::{Db, WriteBatch};
 
-use crate::committer::{Committer, WriteResult};
+use crate::committer::{Committer, StagedWrite, WriteResult};
 use crate::config::Config;
 
 /// Everything a request handler may touch.
@@ -58,5 +58,11 @@ impl AppState {
     /// sync mode; the error is `Db::write`'s (or `Closed` while shutting down).
     pub async fn write(&self, batch: WriteBatch) -> WriteResult {
         self.committer.write(batch).await
+    }
+
+    /// Queues a batch like [`AppState::write`] and returns once it is queued; its append
+    /// and its result are awaited apart (see `committer::StagedWrite`).
+    pub async fn write_staged(&self, batch: WriteBatch) -> StagedWrite {
+        self.committer.write_staged(batch).await
     }
 }

@@ -15,14 +15,25 @@
 //! durable, then answers every request of the group. Changes arriving during that commit wait
 //! for the next group. Then it takes the next group, and exits when the queue is empty.
 //!
+//! Pipelined: the committer does not wait for a group's fdatasync before planning the next
+//! one, only for its append. It plans on top of the groups still in flight by reading what
+//! was appended (`Db::get_appended`), so each group sees the totals and keys the group
+//! before left, durable or not. That is safe because the engine commits batches in order:
+//! if a group's fdatasync fails, every group appended after it fails too, and no answer
+//! leaves before its own group (which waited for everything appended before it) is durable.
+//! At most [`GROUPS_IN_FLIGHT_MAX`] groups of a store wait for their fdatasync; a task per
+//! group answers it. A group that writes nothing (every change refused) is answered only
+//! once nothing else of its store is in flight, planned again from the durable state, so no
+//! refusal rests on a write that could still be lost.
+//!
 //! Why it is correct: a store has at most one committer at a time (its queue entry exists
 //! exactly while it runs, and a committer is only started by whoever creates the entry), and
 //! nothing else writes budget records, so each group sees the totals the group before left.
 //! The checks are the same as a one-at-a-time run in queue order would make. The budget write
 //! stays guarded by the seqno it read, as a backstop. Key records are also written by token
 //! requests (`last_used_at`, guarded): a group that meets such a race fails as a whole with
-//! `Conflict` and is planned again from fresh reads, at most `WRITE_ATTEMPTS_MAX` times (then
-//! `429`). This relies on the daemon being the only writer of its data directory (it holds
+//! `Conflict`; its changes go back to the front of the queue and are planned again from fresh
+//! reads, at most `WRITE_ATTEMPTS_MAX` times each (then `429`). This relies on the daemon being the only writer of its data directory (it holds
 //! the directory lock).
 
 use std::collections::hash_map::Entry as MapEntry;
@@ -32,12 +43,12 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use hyper::StatusCode;
 use strata_engine::batch::BATCH_OPS_MAX;
 use strata_engine::{Op, WriteBatch};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::input::UpdateInput;
 use super::keys::{
-    budget_op, not_found, over_budget, read_budget, read_key, store_full, within_budget,
+    budget_op, not_found, over_budget, read_budget, read_key, store_full, within_budget, ReadAt,
     KEYS_PER_STORE_MAX,
 };
 use super::layout::{self, BudgetRecord, ClientRecord, KeyRecord};
@@ -51,6 +62,9 @@ use crate::AppState;
 /// client-id index), plus one budget op per batch.
 pub const CHANGES_PER_BATCH_MAX: usize = 256;
 const _: () = assert!(CHANGES_PER_BATCH_MAX * 3 < BATCH_OPS_MAX);
+
+/// Most groups of one store appended and waiting for their fdatasync.
+pub const GROUPS_IN_FLIGHT_MAX: usize = 4;
 
 /// A change to a store's keys, validated by the request handler.
 #[derive(Debug)]
@@ -93,6 +107,8 @@ struct Pending {
     /// The store's `rate_limit` when the request arrived (a SIGHUP may change it).
     rate_limit: u64,
     reply: oneshot::Sender<Outcome>,
+    /// Groups of this change that lost a race (`Conflict`) so far.
+    attempts: usize,
 }
 
 /// A store's queue: the server (the address of its `AppState`, since tests run several
@@ -118,14 +134,40 @@ pub async fn submit(state: &Arc<AppState>, store: &AppKeysStore, change: Change)
         change,
         rate_limit: store.rate_limit,
         reply,
+        attempts: 0,
     };
+    enqueue(state, key, vec![pending], End::Back);
+    answer.await.unwrap_or_else(|_| {
+        // Only if the committer panicked (logged by the runtime) or the runtime is stopping.
+        Outcome::Refused(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the change could not be applied; retry the request",
+        ))
+    })
+}
+
+/// Which end of a store's queue changes join.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// New changes.
+    Back,
+    /// Changes of a group that lost a race: they go first again, in their order.
+    Front,
+}
+
+/// Adds `pendings` to the store's queue, starting its committer if none runs.
+fn enqueue(state: &Arc<AppState>, key: QueueKey, pendings: Vec<Pending>, end: End) {
     let start_committer = match queues().entry(key.clone()) {
         MapEntry::Occupied(mut queue) => {
-            queue.get_mut().push_back(pending);
+            let queue = queue.get_mut();
+            match end {
+                End::Back => queue.extend(pendings),
+                End::Front => pendings.into_iter().rev().for_each(|p| queue.push_front(p)),
+            }
             false
         }
         MapEntry::Vacant(slot) => {
-            slot.insert(VecDeque::from([pending]));
+            slot.insert(VecDeque::from(pendings));
             true
         }
     };
@@ -135,13 +177,6 @@ pub async fn submit(state: &Arc<AppState>, store: &AppKeysStore, change: Change)
         let registration = Registration(Some(key));
         tokio::spawn(run_committer(state.clone(), registration));
     }
-    answer.await.unwrap_or_else(|_| {
-        // Only if the committer panicked (logged by the runtime) or the runtime is stopping.
-        Outcome::Refused(error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the change could not be applied; retry the request",
-        ))
-    })
 }
 
 /// Removes a committer's queue entry if the committer ends without doing so itself (a panic,
@@ -163,6 +198,7 @@ async fn run_committer(state: Arc<AppState>, mut registration: Registration) {
         .0
         .clone()
         .expect("armed until the committer returns");
+    let in_flight = Arc::new(Semaphore::new(GROUPS_IN_FLIGHT_MAX));
     loop {
         let group = {
             let mut queues = queues();
@@ -170,13 +206,23 @@ async fn run_committer(state: Arc<AppState>, mut registration: Registration) {
                 .get_mut(&key)
                 .expect("a store's queue entry lives as long as its committer");
             if queue.is_empty() {
-                queues.remove(&key);
-                registration.0 = None;
-                return;
+                // The committer outlives its groups in flight, so that a store's groups
+                // are always counted by one semaphore (a group that loses a race comes
+                // back to this queue).
+                if in_flight.available_permits() == GROUPS_IN_FLIGHT_MAX {
+                    queues.remove(&key);
+                    registration.0 = None;
+                    return;
+                }
+                None
+            } else {
+                Some(take_group(queue))
             }
-            take_group(queue)
         };
-        commit_group(&state, &key.1, group).await;
+        match group {
+            Some(group) => commit_group(&state, &key, group, &in_flight).await,
+            None => drop(acquire(&in_flight, GROUPS_IN_FLIGHT_MAX).await),
+        }
     }
 }
 
@@ -202,32 +248,78 @@ fn take_group(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
     group
 }
 
-/// Plans, commits and answers one group.
-async fn commit_group(state: &AppState, store_id: &str, group: Vec<Pending>) {
-    for _ in 0..WRITE_ATTEMPTS_MAX {
-        let (batch, outcomes) = match plan(state, store_id, &group) {
+/// Plans and appends one group, and leaves a task to answer it once durable.
+async fn commit_group(
+    state: &Arc<AppState>,
+    key: &QueueKey,
+    group: Vec<Pending>,
+    in_flight: &Arc<Semaphore>,
+) {
+    let mut permit = acquire(in_flight, 1).await;
+    let (batch, outcomes) = loop {
+        let (batch, outcomes) = match plan(state, &key.1, &group) {
             Ok(planned) => planned,
             Err(f) => return answer_all(group, || f.response()),
         };
-        let written = if batch.is_empty() {
-            Ok(())
-        } else {
-            state.write(batch).await.map(drop)
-        };
-        match written {
-            Ok(()) => {
-                for (p, outcome) in group.into_iter().zip(outcomes) {
-                    // The request may have gone (client hung up); the change stands.
-                    let _ = p.reply.send(outcome);
-                }
-                return;
-            }
-            // A token request stamped a key of the group meanwhile: read again, plan again.
-            Err(e) if is_retryable(&e) => tokio::task::yield_now().await,
-            Err(e) => return answer_all(group, || engine_failure(&e)),
+        let alone = in_flight.available_permits() + 1 == GROUPS_IN_FLIGHT_MAX;
+        if !batch.is_empty() || alone {
+            break (batch, outcomes);
         }
+        // Every change refused, maybe on writes still in flight: wait until they are
+        // durable (or failed), then plan again.
+        drop(permit);
+        drop(acquire(in_flight, GROUPS_IN_FLIGHT_MAX).await);
+        permit = acquire(in_flight, 1).await;
+    };
+    if batch.is_empty() {
+        return answer(group, outcomes);
     }
-    answer_all(group, too_much_contention);
+    let mut write = state.write_staged(batch).await;
+    // The next group is planned on top of this one: it must be appended first.
+    write.appended().await;
+    let state = Arc::clone(state);
+    let key = key.clone();
+    tokio::spawn(async move {
+        match write.done().await {
+            Ok(_) => answer(group, outcomes),
+            // A token request stamped a key of the group meanwhile: plan it again.
+            Err(e) if is_retryable(&e) => retry(&state, key, group),
+            Err(e) => answer_all(group, || engine_failure(&e)),
+        }
+        // Last: a retried group is back in the queue before the committer may see none
+        // in flight and stop.
+        drop(permit);
+    });
+}
+
+async fn acquire(in_flight: &Arc<Semaphore>, permits: usize) -> OwnedSemaphorePermit {
+    Arc::clone(in_flight)
+        .acquire_many_owned(permits as u32)
+        .await
+        .expect("the semaphore is never closed")
+}
+
+fn answer(group: Vec<Pending>, outcomes: Vec<Outcome>) {
+    for (p, outcome) in group.into_iter().zip(outcomes) {
+        // The request may have gone (client hung up); the change stands.
+        let _ = p.reply.send(outcome);
+    }
+}
+
+/// Puts a group that lost a race back at the front of its queue, but answers `429` to the
+/// changes that lost `WRITE_ATTEMPTS_MAX` times.
+fn retry(state: &Arc<AppState>, key: QueueKey, group: Vec<Pending>) {
+    let (again, exhausted): (Vec<Pending>, Vec<Pending>) = group
+        .into_iter()
+        .map(|mut p| {
+            p.attempts += 1;
+            p
+        })
+        .partition(|p| p.attempts < WRITE_ATTEMPTS_MAX);
+    answer_all(exhausted, too_much_contention);
+    if !again.is_empty() {
+        enqueue(state, key, again, End::Front);
+    }
 }
 
 fn answer_all(group: Vec<Pending>, response: impl Fn() -> Resp) {
@@ -243,7 +335,7 @@ fn plan(
     store_id: &str,
     group: &[Pending],
 ) -> Result<(WriteBatch, Vec<Outcome>), Failure> {
-    let (before, seqno) = read_budget(state, store_id)?;
+    let (before, seqno) = read_budget(state, store_id, ReadAt::Appended)?;
     let mut budget = before;
     let mut batch = WriteBatch::new();
     let outcomes = group
@@ -311,7 +403,7 @@ fn apply(
             Outcome::Done(Some(record))
         }
         Change::Update { id, input } => {
-            let (mut record, entry) = match read_key(state, store_id, id) {
+            let (mut record, entry) = match read_key(state, store_id, id, ReadAt::Appended) {
                 Ok(Some(found)) => found,
                 Ok(None) => return Outcome::Refused(not_found()),
                 Err(f) => return Outcome::Refused(f.response()),
@@ -342,7 +434,7 @@ fn apply(
             Outcome::Done(Some(record))
         }
         Change::Delete { id } => {
-            let (record, entry) = match read_key(state, store_id, id) {
+            let (record, entry) = match read_key(state, store_id, id, ReadAt::Appended) {
                 Ok(Some(found)) => found,
                 Ok(None) => return Outcome::Refused(not_found()),
                 Err(f) => return Outcome::Refused(f.response()),
@@ -382,6 +474,7 @@ mod tests {
             change,
             rate_limit: 100,
             reply,
+            attempts: 0,
         };
         (p, rx)
     }
@@ -465,7 +558,7 @@ mod tests {
         );
         state.db.write(batch).unwrap();
         assert_eq!(
-            read_budget(&state, "s").unwrap().0,
+            read_budget(&state, "s", ReadAt::Durable).unwrap().0,
             BudgetRecord {
                 reserved_total: 10,
                 keys: 3
@@ -487,6 +580,47 @@ mod tests {
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(detail.contains("maximum of 10000"), "{detail}");
         assert!(matches!(outcomes.pop(), Some(Outcome::Done(Some(_)))));
+    }
+
+    #[tokio::test]
+    async fn a_group_is_planned_on_top_of_a_group_still_waiting_for_its_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(strata_engine::Db::open(dir.path(), Default::default()).unwrap());
+        let config = crate::config::Config::default();
+        let state = AppState::new(db, config, dir.path().into(), dir.path().into()).unwrap();
+
+        // The first group creates a key; it is appended, not yet durable.
+        let (batch, outcomes) = plan(&state, "s", &[create_reserving(3, 10)]).unwrap();
+        let Some(Outcome::Done(Some(created))) = outcomes.into_iter().next() else {
+            panic!("the create is accepted");
+        };
+        let first = state.db.append_many(vec![batch]);
+        assert!(read_key(&state, "s", &created.id, ReadAt::Durable)
+            .unwrap()
+            .is_none());
+
+        // The next group sees it: the delete finds the key, the create sees its totals.
+        let (second, _) = pending(delete(&created.id));
+        let group = vec![second, create_reserving(8, 10)];
+        let (batch, outcomes) = plan(&state, "s", &group).unwrap();
+        assert!(
+            matches!(outcomes[0], Outcome::Done(None)),
+            "the delete finds the key"
+        );
+        assert!(
+            matches!(outcomes[1], Outcome::Done(Some(_))),
+            "3 - 3 + 8 fits a limit of 10"
+        );
+        let second = state.db.append_many(vec![batch]);
+        assert!(state.db.finish_writes(first)[0].is_ok());
+        assert!(state.db.finish_writes(second)[0].is_ok());
+        assert_eq!(
+            read_budget(&state, "s", ReadAt::Durable).unwrap().0,
+            BudgetRecord {
+                reserved_total: 8,
+                keys: 1
+            }
+        );
     }
 
     #[test]

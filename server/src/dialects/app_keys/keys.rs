@@ -122,12 +122,30 @@ pub(super) fn not_found() -> Resp {
     error_response(StatusCode::NOT_FOUND, NOT_FOUND)
 }
 
+/// Which state a read sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadAt {
+    /// The durable state: what a client may be told.
+    Durable,
+    /// Everything appended, not yet durable writes included (`Db::get_appended`): for the
+    /// store's committer, which plans a group on top of its groups still in flight.
+    Appended,
+}
+
+fn get_at(state: &AppState, key: &[u8], at: ReadAt) -> strata_engine::Result<Option<Entry>> {
+    match at {
+        ReadAt::Durable => state.db.get(key),
+        ReadAt::Appended => state.db.get_appended(key),
+    }
+}
+
 /// The store's budget record and its seqno (`None`: never written, i.e. no keys yet).
 pub(super) fn read_budget(
     state: &AppState,
     store_id: &str,
+    at: ReadAt,
 ) -> Result<(BudgetRecord, Option<u64>), Failure> {
-    match state.db.get(&layout::budget_key(store_id))? {
+    match get_at(state, &layout::budget_key(store_id), at)? {
         Some(e) => Ok((
             layout::decode(&e.value).map_err(Failure::Corrupt)?,
             Some(e.seqno),
@@ -160,11 +178,12 @@ pub(super) fn read_key(
     state: &AppState,
     store_id: &str,
     id: &str,
+    at: ReadAt,
 ) -> Result<Option<(KeyRecord, Entry)>, Failure> {
     if id.len() > KEY_ID_BYTES_MAX {
         return Ok(None);
     }
-    match state.db.get(&layout::key_record_key(store_id, id))? {
+    match get_at(state, &layout::key_record_key(store_id, id), at)? {
         Some(e) => Ok(Some((
             layout::decode(&e.value).map_err(Failure::Corrupt)?,
             e,
@@ -204,7 +223,7 @@ pub async fn create(
 
 /// `GET /v2/application-keys/{id}`.
 pub fn get(state: &AppState, caller: &Caller, links: &Links<'_>, id: &str) -> Resp {
-    match read_key(state, &caller.store.store_id, id) {
+    match read_key(state, &caller.store.store_id, id, ReadAt::Durable) {
         Ok(Some((record, _))) => one(StatusCode::OK, &record, None, links),
         Ok(None) => not_found(),
         Err(f) => f.response(),
