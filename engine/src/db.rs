@@ -811,7 +811,7 @@ fn newest_record(view: &View, key: &[u8], seqno: u64) -> Result<Option<crate::ba
             return Ok(Some(r));
         }
     }
-    view.version.get(key, seqno)
+    view.version.get_hashed(key, hash, seqno)
 }
 
 // ---------------------------------------------------------------------------------------

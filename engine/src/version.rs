@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::batch::Record;
 use crate::error::Result;
+use crate::table::bloom::Bloom;
 use crate::table::{Table, TableMeta};
 
 /// One live table and where it sits in the tree.
@@ -156,6 +157,11 @@ impl Version {
     /// is consulted. Deeper levels hold strictly older data than the levels above them,
     /// so the first hit there decides; each level has at most one candidate table.
     pub fn get(&self, key: &[u8], snapshot_seqno: u64) -> Result<Option<Record>> {
+        self.get_hashed(key, Bloom::hash(key), snapshot_seqno)
+    }
+
+    /// [`Version::get`] for a key already hashed with [`Bloom::hash`].
+    pub fn get_hashed(&self, key: &[u8], hash: u64, snapshot_seqno: u64) -> Result<Option<Record>> {
         let mut best: Option<Record> = None;
         if let Some(l0) = self.levels.first() {
             for t in l0 {
@@ -168,7 +174,7 @@ impl Version {
                 if !t.may_contain(key) || t.meta.min_seqno > snapshot_seqno {
                     continue;
                 }
-                if let Some(r) = t.table.get(key, snapshot_seqno)? {
+                if let Some(r) = t.table.get_hashed(key, hash, snapshot_seqno)? {
                     if best.as_ref().is_none_or(|b| r.seqno > b.seqno) {
                         best = Some(r);
                     }
@@ -183,7 +189,7 @@ impl Version {
             let i = tables.partition_point(|t| t.meta.largest_key.as_ref() < key);
             if let Some(t) = tables.get(i) {
                 if t.may_contain(key) {
-                    if let Some(r) = t.table.get(key, snapshot_seqno)? {
+                    if let Some(r) = t.table.get_hashed(key, hash, snapshot_seqno)? {
                         return Ok(Some(r));
                     }
                 }

@@ -505,12 +505,18 @@ impl Table {
     /// The newest record for `key` with seqno <= `snapshot_seqno` (put or tombstone, expired
     /// or not: the caller interprets it). Consults the bloom filter first.
     pub fn get(&self, key: &[u8], snapshot_seqno: u64) -> Result<Option<Record>> {
+        self.get_hashed(key, Bloom::hash(key), snapshot_seqno)
+    }
+
+    /// [`Table::get`] for a key already hashed with [`Bloom::hash`] (one hash for every
+    /// table a lookup visits).
+    pub fn get_hashed(&self, key: &[u8], hash: u64, snapshot_seqno: u64) -> Result<Option<Record>> {
         let meta = &self.meta;
         if meta.entries == 0
             || snapshot_seqno < meta.min_seqno
             || key < &meta.smallest_key[..]
             || key > &meta.largest_key[..]
-            || !self.bloom.may_contain(key)
+            || !self.bloom.may_contain_hash(hash)
         {
             return Ok(None);
         }
