@@ -43,7 +43,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use hyper::StatusCode;
 use strata_engine::batch::BATCH_OPS_MAX;
 use strata_engine::{Op, WriteBatch};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::input::UpdateInput;
@@ -117,12 +117,19 @@ struct Pending {
 /// reused by another server while an entry names it.
 type QueueKey = (usize, String);
 
-static QUEUES: LazyLock<Mutex<HashMap<QueueKey, VecDeque<Pending>>>> =
+/// A store's queued changes, and how its committer learns of new ones while it waits for
+/// groups in flight.
+struct StoreQueue {
+    pending: VecDeque<Pending>,
+    arrived: Arc<Notify>,
+}
+
+static QUEUES: LazyLock<Mutex<HashMap<QueueKey, StoreQueue>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The queues, also after a panic elsewhere (they hold no invariant a panic could break
 /// half-way: every access is one push, one take or one removal).
-fn queues() -> MutexGuard<'static, HashMap<QueueKey, VecDeque<Pending>>> {
+fn queues() -> MutexGuard<'static, HashMap<QueueKey, StoreQueue>> {
     QUEUES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -161,13 +168,21 @@ fn enqueue(state: &Arc<AppState>, key: QueueKey, pendings: Vec<Pending>, end: En
         MapEntry::Occupied(mut queue) => {
             let queue = queue.get_mut();
             match end {
-                End::Back => queue.extend(pendings),
-                End::Front => pendings.into_iter().rev().for_each(|p| queue.push_front(p)),
+                End::Back => queue.pending.extend(pendings),
+                End::Front => {
+                    for p in pendings.into_iter().rev() {
+                        queue.pending.push_front(p);
+                    }
+                }
             }
+            queue.arrived.notify_one();
             false
         }
         MapEntry::Vacant(slot) => {
-            slot.insert(VecDeque::from(pendings));
+            slot.insert(StoreQueue {
+                pending: VecDeque::from(pendings),
+                arrived: Arc::new(Notify::new()),
+            });
             true
         }
     };
@@ -199,12 +214,17 @@ async fn run_committer(state: Arc<AppState>, mut registration: Registration) {
         .clone()
         .expect("armed until the committer returns");
     let in_flight = Arc::new(Semaphore::new(GROUPS_IN_FLIGHT_MAX));
+    let arrived = queues()
+        .get(&key)
+        .map(|queue| Arc::clone(&queue.arrived))
+        .expect("a store's queue entry lives as long as its committer");
     loop {
         let group = {
             let mut queues = queues();
-            let queue = queues
+            let queue = &mut queues
                 .get_mut(&key)
-                .expect("a store's queue entry lives as long as its committer");
+                .expect("a store's queue entry lives as long as its committer")
+                .pending;
             if queue.is_empty() {
                 // The committer outlives its groups in flight, so that a store's groups
                 // are always counted by one semaphore (a group that loses a race comes
@@ -221,7 +241,12 @@ async fn run_committer(state: Arc<AppState>, mut registration: Registration) {
         };
         match group {
             Some(group) => commit_group(&state, &key, group, &in_flight).await,
-            None => drop(acquire(&in_flight, GROUPS_IN_FLIGHT_MAX).await),
+            // Until a change arrives or every group in flight is done. `Notify` keeps a
+            // notification sent while nobody waited, so none is lost.
+            None => tokio::select! {
+                () = arrived.notified() => {}
+                all = acquire(&in_flight, GROUPS_IN_FLIGHT_MAX) => drop(all),
+            },
         }
     }
 }
