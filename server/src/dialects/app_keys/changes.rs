@@ -547,12 +547,17 @@ mod tests {
         )
     }
 
+    /// A server state on a fresh engine in `dir`, default config.
+    fn state_in(dir: &std::path::Path) -> AppState {
+        let db = Arc::new(strata_engine::Db::open(dir, Default::default()).unwrap());
+        let config = crate::config::Config::default();
+        AppState::new(db, config, dir.into(), dir.into()).unwrap()
+    }
+
     #[tokio::test]
     async fn a_group_is_checked_in_order_against_the_running_totals() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(strata_engine::Db::open(dir.path(), Default::default()).unwrap());
-        let config = crate::config::Config::default();
-        let state = AppState::new(db, config, dir.path().into(), dir.path().into()).unwrap();
+        let state = state_in(dir.path());
 
         // Budget 10: 6 fits, 5 no longer does, 4 still does, 0 always does.
         let group: Vec<Pending> = [6, 5, 4, 0]
@@ -610,9 +615,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_is_planned_on_top_of_a_group_still_waiting_for_its_fsync() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(strata_engine::Db::open(dir.path(), Default::default()).unwrap());
-        let config = crate::config::Config::default();
-        let state = AppState::new(db, config, dir.path().into(), dir.path().into()).unwrap();
+        let state = state_in(dir.path());
 
         // The first group creates a key; it is appended, not yet durable.
         let (batch, outcomes) = plan(&state, "s", &[create_reserving(3, 10)]).unwrap();
