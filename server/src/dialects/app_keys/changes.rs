@@ -33,8 +33,8 @@
 //! stays guarded by the seqno it read, as a backstop. Key records are also written by token
 //! requests (`last_used_at`, guarded): a group that meets such a race fails as a whole with
 //! `Conflict`; its changes go back to the front of the queue and are planned again from fresh
-//! reads, at most `WRITE_ATTEMPTS_MAX` times each (then `429`). This relies on the daemon being the only writer of its data directory (it holds
-//! the directory lock).
+//! reads, at most `WRITE_ATTEMPTS_MAX` times each (then `429`). This relies on the daemon
+//! being the only writer of its data directory (it holds the directory lock).
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet, VecDeque};
