@@ -13,7 +13,7 @@ use db_common::*;
 use strata_engine::batch::Record;
 use strata_engine::compaction::{run_compaction, Choice, CompactionConfig, Reason};
 use strata_engine::error::{Error, Result};
-use strata_engine::fs::{DirLock, FileSystem, Mapped, ReadableFile, RealFs, WritableFile};
+use strata_engine::fs::{FileSystem, Mapped, ReadableFile, RealFs};
 use strata_engine::table::{table_path, Table, TableOptions};
 use strata_engine::version::Version;
 use strata_engine::{Op, WriteBatch};
@@ -50,7 +50,7 @@ impl Drop for CountedReader {
     }
 }
 
-impl FileSystem for DataHiddenFs {
+impl RealFsExcept for DataHiddenFs {
     fn map(&self, path: &Path) -> Result<Mapped> {
         let mut bytes = RealFs.read(path)?;
         let layout = Table::from_bytes(path.to_path_buf(), Bytes::from(bytes.clone()))?.layout()?;
@@ -66,42 +66,6 @@ impl FileSystem for DataHiddenFs {
             readers: Arc::clone(&self.readers),
         }))
     }
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        RealFs.create_dir_all(path)
-    }
-    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        RealFs.create(path)
-    }
-    fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        RealFs.open_append(path)
-    }
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        RealFs.read(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        RealFs.remove_file(path)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        RealFs.exists(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<u64> {
-        RealFs.file_len(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>> {
-        RealFs.lock(path)
-    }
 }
 
 #[test]
@@ -112,7 +76,7 @@ fn compaction_reads_no_data_block_through_the_mapping_and_one_table_per_level_at
     let dir = tempfile::tempdir().unwrap();
     let hidden = DataHiddenFs::default();
     let readers = Arc::clone(&hidden.readers);
-    let fs: Arc<dyn FileSystem> = Arc::new(hidden);
+    let fs: Arc<dyn FileSystem> = Arc::new(Patched(hidden));
     let newer: Vec<Record> = (0..KEYS)
         .step_by(3)
         .map(|i| numbered_record(i, 10_000 + i))

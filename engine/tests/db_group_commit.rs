@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use db_common::*;
-use strata_engine::fs::{DirLock, FileSystem, Mapped, RealFs, WritableFile};
+use strata_engine::fs::{FileSystem, RealFs, WritableFile};
 use strata_engine::{Op, Options, Result, SyncMode};
 
 /// Fsync of one WAL group in this test, so that writers pile up behind the leader the way
@@ -32,45 +32,12 @@ impl WritableFile for SlowFile {
     }
 }
 
-impl FileSystem for SlowSyncFs {
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        RealFs.create_dir_all(path)
-    }
+impl RealFsExcept for SlowSyncFs {
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         Ok(Box::new(SlowFile(RealFs.create(path)?)))
     }
     fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         Ok(Box::new(SlowFile(RealFs.open_append(path)?)))
-    }
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        RealFs.read(path)
-    }
-    fn map(&self, path: &Path) -> Result<Mapped> {
-        RealFs.map(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        RealFs.remove_file(path)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        RealFs.exists(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<u64> {
-        RealFs.file_len(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>> {
-        RealFs.lock(path)
     }
 }
 
@@ -81,7 +48,7 @@ fn concurrent_writers_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
     let opts = Options {
-        fs: Arc::new(SlowSyncFs),
+        fs: Arc::new(Patched(SlowSyncFs)),
         sync: SyncMode::Always,
         ..manual_opts(&c)
     };
