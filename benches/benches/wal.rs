@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use strata_benches::micro::{records, SinkFs};
-use strata_engine::fs::FileSystem;
+use strata_engine::fs::{FileSystem, Patched};
 use strata_engine::wal::{decode_batch, encode_batch, WalWriter};
 
 /// Commit group sizes (batches per WAL append).
@@ -16,7 +16,7 @@ const GROUP_SIZES: [usize; 3] = [1, 16, 64];
 
 fn append(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let fs: Arc<dyn FileSystem> = Arc::new(SinkFs);
+    let fs: Arc<dyn FileSystem> = Arc::new(Patched(SinkFs));
     let mut wal = WalWriter::create(&fs, dir.path(), 1).expect("WAL on SinkFs");
     let recs = records(0..64, 100);
     let mut payloads: Vec<Vec<u8>> = vec![Vec::new(); 64];

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use strata_engine::batch::{Kind, Record};
-use strata_engine::fs::{DirLock, FileSystem, Mapped, RealFs, WritableFile};
+use strata_engine::fs::{RealFsExcept, WritableFile};
 use strata_engine::table::{Table, TableBuilder, TableOptions};
 use strata_engine::Result;
 
@@ -100,55 +100,24 @@ impl WritableFile for SinkFile {
     }
 }
 
-/// The real file system, except that created files are [`SinkFile`]s.
+/// The real file system, except that created files are [`SinkFile`]s: use it as
+/// `Patched(SinkFs)`.
 #[derive(Debug, Default)]
 pub struct SinkFs;
 
-impl FileSystem for SinkFs {
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        RealFs.create_dir_all(path)
-    }
+impl RealFsExcept for SinkFs {
     fn create(&self, _path: &Path) -> Result<Box<dyn WritableFile>> {
         Ok(Box::new(SinkFile::default()))
     }
     fn open_append(&self, _path: &Path) -> Result<Box<dyn WritableFile>> {
         Ok(Box::new(SinkFile::default()))
     }
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        RealFs.read(path)
-    }
-    fn map(&self, path: &Path) -> Result<Mapped> {
-        RealFs.map(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        RealFs.remove_file(path)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        RealFs.exists(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<u64> {
-        RealFs.file_len(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>> {
-        RealFs.lock(path)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_engine::fs::{FileSystem, Patched, RealFs};
     use strata_engine::wal::WalWriter;
 
     #[test]
@@ -171,7 +140,7 @@ mod tests {
     #[test]
     fn sink_fs_wal_counts_bytes_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let fs: Arc<dyn FileSystem> = Arc::new(SinkFs);
+        let fs: Arc<dyn FileSystem> = Arc::new(Patched(SinkFs));
         let mut wal = WalWriter::create(&fs, dir.path(), 1).unwrap();
         let before = wal.len();
         let mut payload = Vec::new();

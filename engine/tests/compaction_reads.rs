@@ -13,7 +13,7 @@ use db_common::*;
 use strata_engine::batch::Record;
 use strata_engine::compaction::{run_compaction, Choice, CompactionConfig, Reason};
 use strata_engine::error::{Error, Result};
-use strata_engine::fs::{FileSystem, Mapped, ReadableFile, RealFs};
+use strata_engine::fs::{FileSystem, Mapped, Patched, ReadableFile, RealFs, RealFsExcept};
 use strata_engine::table::{table_path, Table, TableOptions};
 use strata_engine::version::Version;
 use strata_engine::{Op, WriteBatch};

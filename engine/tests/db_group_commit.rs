@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use db_common::*;
-use strata_engine::fs::{FileSystem, RealFs, WritableFile};
+use strata_engine::fs::{FileSystem, Patched, RealFs, RealFsExcept, WritableFile};
 use strata_engine::{Op, Options, Result, SyncMode};
 
 /// Fsync of one WAL group in this test, so that writers pile up behind the leader the way

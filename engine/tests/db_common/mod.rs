@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata_engine::batch::{Kind, Record};
-use strata_engine::error::Result;
-use strata_engine::fs::{DirLock, FaultFs, FileSystem, Mapped, ReadableFile, RealFs, WritableFile};
+use strata_engine::fs::{FaultFs, FileSystem, RealFs};
 use strata_engine::table::{table_path, Table, TableBuilder, TableOptions};
 use strata_engine::version::TableHandle;
 use strata_engine::{Clock, Db, Entry, ManualClock, Op, Options, SyncMode, WriteBatch};
@@ -146,72 +145,4 @@ pub fn write_table(
         meta: table.meta().clone(),
         table: Arc::new(table),
     })
-}
-
-/// The calls of the real file system a test may replace: implement only those it changes
-/// and use [`Patched`] as `Options::fs`.
-pub trait RealFsExcept: Send + Sync + 'static {
-    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        RealFs.create(path)
-    }
-    fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        RealFs.open_append(path)
-    }
-    fn map(&self, path: &Path) -> Result<Mapped> {
-        RealFs.map(path)
-    }
-    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadableFile>> {
-        RealFs.open_read(path)
-    }
-}
-
-/// The real file system, with the calls `T` replaces.
-pub struct Patched<T>(pub T);
-
-impl<T: RealFsExcept> FileSystem for Patched<T> {
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        RealFs.create_dir_all(path)
-    }
-    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        self.0.create(path)
-    }
-    fn open_append(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        self.0.open_append(path)
-    }
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        RealFs.read(path)
-    }
-    fn map(&self, path: &Path) -> Result<Mapped> {
-        self.0.map(path)
-    }
-    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadableFile>> {
-        self.0.open_read(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> Result<()> {
-        RealFs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        RealFs.remove_file(path)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        RealFs.exists(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<u64> {
-        RealFs.file_len(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> Result<Box<dyn DirLock>> {
-        RealFs.lock(path)
-    }
-    fn hard_link(&self, from: &Path, to: &Path) -> Result<()> {
-        RealFs.hard_link(from, to)
-    }
 }
