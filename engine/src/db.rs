@@ -36,7 +36,7 @@ use crate::compaction::{self, CompactionConfig};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, FileSystem, RealFs, WritableFile};
 use crate::manifest::{Manifest, ManifestRecovery, ManifestState, NewTable, VersionEdit};
-use crate::memtable::Memtable;
+use crate::memtable::{self, Memtable};
 use crate::merge::{LiveIter, MergeIter, RecordIter};
 use crate::table::bloom::Bloom;
 use crate::table::{table_path, Table, TableBuilder, TableMeta, TableOptions};
@@ -100,7 +100,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             sync: SyncMode::Always,
-            memtable_bytes_max: 32 * 1024 * 1024,
+            memtable_bytes_max: memtable::DEFAULT_MEMTABLE_BYTES,
             frozen_memtables_max: 4,
             sweep_interval: Duration::from_secs(60),
             background: true,

@@ -59,7 +59,7 @@ pub const MEMTABLE_BYTES_PER_FILTER_BYTE: usize = 128;
 /// Bounds on a memtable's key filter, in bytes.
 pub const FILTER_BYTES_MIN: usize = 4 * 1024;
 pub const FILTER_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// The memtable size [`Memtable::new`] sizes its filter for (the engine's default).
+/// The engine's default `memtable_bytes_max`, which [`Memtable::new`] sizes its filter for.
 pub const DEFAULT_MEMTABLE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A bloom filter over a memtable's user keys, filled as records are inserted, so that a
