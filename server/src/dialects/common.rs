@@ -5,6 +5,12 @@ use serde::Deserialize;
 use strata_engine::db::Snapshot;
 use strata_engine::Entry;
 
+/// A fresh random (v4) UUID for a created resource, from the thread's CSPRNG:
+/// `uuid::Uuid::new_v4` asks the OS for its 16 bytes, a system call per create.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Parses a request body that must be a JSON object. `Err` is the message for the client.
 pub fn json_object_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     // Structs also deserialize from JSON arrays; the vendors' bodies are objects only.
@@ -42,6 +48,21 @@ pub fn scan_prefix_bounded<E>(
         }
         if chunk_len < chunk_entries {
             return Ok(visited);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_uuids_are_version_4_and_distinct() {
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..1000).map(|_| random_uuid()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids {
+            assert_eq!(id.get_version(), Some(uuid::Version::Random));
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
         }
     }
 }

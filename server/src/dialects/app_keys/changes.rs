@@ -44,7 +44,6 @@ use hyper::StatusCode;
 use strata_engine::batch::BATCH_OPS_MAX;
 use strata_engine::{Op, WriteBatch};
 use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
-use uuid::Uuid;
 
 use super::input::UpdateInput;
 use super::keys::{
@@ -55,6 +54,7 @@ use super::layout::{self, BudgetRecord, ClientRecord, KeyRecord};
 use super::{corrupt, engine_failure, error_response, is_retryable, too_much_contention};
 use super::{secret, Failure, Timestamp, WRITE_ATTEMPTS_MAX};
 use crate::config::AppKeysStore;
+use crate::dialects::common;
 use crate::http::Resp;
 use crate::AppState;
 
@@ -393,7 +393,7 @@ fn apply(
             }
             let now = Timestamp::now();
             let record = KeyRecord {
-                id: Uuid::new_v4().to_string(),
+                id: common::random_uuid().to_string(),
                 name: new.name.clone(),
                 client_id: secret::random_alphanumeric(secret::CLIENT_ID_CHARS),
                 secret_salt: new.secret_salt.clone(),

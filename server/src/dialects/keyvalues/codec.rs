@@ -67,7 +67,7 @@ impl<'a> StoredItem<'a> {
 
 /// A fresh resource id: a random UUID v4 as 32 lowercase hex digits.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::dialects::common::random_uuid().simple().to_string()
 }
 
 /// Whether `s` has the shape of an id (so a lookup by id is worth trying).
