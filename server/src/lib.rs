@@ -7,6 +7,7 @@
 //! response in its own shape.
 
 pub mod bootstrap;
+pub mod checked_tokens;
 pub mod cli;
 pub mod committer;
 pub mod config;

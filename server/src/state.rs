@@ -6,8 +6,10 @@ use std::sync::{Arc, RwLock};
 
 use strata_engine::{Db, WriteBatch};
 
+use crate::checked_tokens::CheckedTokens;
 use crate::committer::{Committer, StagedWrite, WriteResult};
 use crate::config::Config;
+use crate::dialects::keyvalues;
 
 /// Everything a request handler may touch.
 pub struct AppState {
@@ -21,6 +23,9 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Where writes go: the commit thread groups them (see `committer`).
     committer: Committer,
+    /// Key-values access tokens already read from storage (engine key → username), so a
+    /// request does not read its token again; a logout forgets its token.
+    pub keyvalues_sessions: CheckedTokens<Arc<[u8]>>,
 }
 
 impl AppState {
@@ -38,6 +43,10 @@ impl AppState {
             config_dir,
             data_dir,
             ready: AtomicBool::new(false),
+            keyvalues_sessions: CheckedTokens::new(
+                keyvalues::SESSIONS_REMEMBERED_MAX,
+                keyvalues::SESSION_KEY_BYTES_MAX,
+            ),
         })
     }
 

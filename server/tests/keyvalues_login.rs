@@ -123,10 +123,14 @@ async fn logout_revokes_the_token() {
     let api = Api::new(&srv);
     let token = api.token("demo", "alice", "wonderland").await;
     let other = api.token("demo", "alice", "wonderland").await;
+    // Used once first, so the server remembers the session: the logout must forget it.
+    assert_eq!(api.list("demo", &token, "").await.status, 200);
+    assert_eq!(srv.state().keyvalues_sessions.len(), 1);
     let r = api
         .call(Method::DELETE, "/demo/login", Some(&token), None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(srv.state().keyvalues_sessions.len(), 0);
     assert_unauthorized(&api.list("demo", &token, "").await);
     assert_unauthorized(
         &api.call(Method::DELETE, "/demo/login", Some(&token), None)
@@ -134,5 +138,27 @@ async fn logout_revokes_the_token() {
     );
     // Only that token.
     assert_eq!(api.list("demo", &other, "").await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_removed_from_the_config_loses_a_remembered_session() {
+    let srv = TestServer::start(&config()).await;
+    let api = Api::new(&srv);
+    let alice = api.token("demo", "alice", "wonderland").await;
+    let hatter = api.token("demo", "hatter", "teaparty").await;
+    assert_eq!(api.list("demo", &alice, "").await.status, 200);
+    assert_eq!(api.list("demo", &hatter, "").await.status, 200);
+    assert_eq!(srv.state().keyvalues_sessions.len(), 2);
+
+    // SIGHUP does this: the same config without alice.
+    let mut config = (*srv.config()).clone();
+    config.keyvalues.apps[0]
+        .users
+        .retain(|u| u.username != "alice");
+    srv.state().set_config(config);
+
+    assert_unauthorized(&api.list("demo", &alice, "").await);
+    assert_eq!(api.list("demo", &hatter, "").await.status, 200);
     srv.stop().await;
 }

@@ -26,6 +26,7 @@ use strata_engine::{Op, WriteBatch};
 use subtle::ConstantTimeEq;
 
 use super::common;
+use crate::checked_tokens::Lookup;
 use crate::config::{Config, KeyValuesApp, KeyValuesUser};
 use crate::http::{self, Req, Resp};
 use crate::keyspace::{self, Dialect};
@@ -48,6 +49,11 @@ const LIST_SCAN_CHUNK_ITEMS: usize = 256;
 pub const WRITE_ATTEMPTS_MAX: usize = 16;
 /// Longest bearer token looked up; longer ones cannot have been issued.
 const TOKEN_BYTES_MAX: usize = 256;
+/// Most sessions (access tokens already read from storage) the server remembers, and the
+/// longest engine key of one remembered, in bytes: the token's key holds the app's API key
+/// and the token (64 hex digits when issued here). At most ~1.5 MiB in all.
+pub const SESSIONS_REMEMBERED_MAX: usize = 4096;
+pub const SESSION_KEY_BYTES_MAX: usize = 320;
 
 const TABLE_ITEMS: u8 = b'i';
 const TABLE_KEY_INDEX: u8 = b'k';
@@ -348,17 +354,38 @@ fn authenticate(
     if token.len() > TOKEN_BYTES_MAX {
         return Err(invalid());
     }
-    // The engine hides expired tokens: a token past its `expires_at` is simply not found.
-    let entry = state
-        .db
-        .get(&token_key(app, token))
-        .map_err(engine_error)?
-        .ok_or_else(invalid)?;
+    let key = token_key(app, token);
+    let now = codec::now_secs();
+    let username = match state.keyvalues_sessions.lookup(&key, now) {
+        Lookup::Live(username) => username,
+        Lookup::Expired => return Err(invalid()),
+        Lookup::Unknown(ticket) => {
+            // The engine hides expired tokens: a token past its `expires_at` is simply not
+            // found.
+            let entry = state
+                .db
+                .get(&key)
+                .map_err(engine_error)?
+                .ok_or_else(invalid)?;
+            let username: Arc<[u8]> = Arc::from(&entry.value[..]);
+            // Every token this server issues has an expiry.
+            if let Some(expires_at) = entry.expires_at {
+                state.keyvalues_sessions.remember(
+                    ticket,
+                    &key,
+                    Arc::clone(&username),
+                    expires_at,
+                    now,
+                );
+            }
+            username
+        }
+    };
     // A user removed from the config (SIGHUP) loses access with their tokens.
     if !app
         .users
         .iter()
-        .any(|u| u.username.as_bytes() == &entry.value[..])
+        .any(|u| u.username.as_bytes() == &*username)
     {
         return Err(invalid());
     }
@@ -486,11 +513,12 @@ impl LoginForm {
 
 /// `DELETE /{apiKey}/login`: revokes the bearer token.
 async fn logout(ctx: Ctx<'_>, token: String) -> Result<Resp, ApiError> {
-    match ctx
-        .state
-        .write(Op::delete(token_key(ctx.app, &token)).into())
-        .await
-    {
+    let key = token_key(ctx.app, &token);
+    let written = ctx.state.write(Op::delete(key.clone()).into()).await;
+    // After the delete (whatever its outcome), so no check that read the token before it
+    // can remember it again.
+    ctx.state.keyvalues_sessions.forget(&key);
+    match written {
         // Expired between authentication and now: revoked either way.
         Ok(_) | Err(strata_engine::Error::NotFound { .. }) => {
             Ok(http::empty(StatusCode::NO_CONTENT))

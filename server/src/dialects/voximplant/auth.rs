@@ -22,12 +22,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
+use std::sync::{Arc, LazyLock, RwLock, Weak};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::checked_tokens::{CheckedTokens, Lookup};
 use crate::config::{Config, VoximplantConfig, VoximplantKey};
 
 /// Longest accepted token lifetime (`exp - iat`), in seconds.
@@ -125,8 +126,8 @@ static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
 /// The parsed public keys of one configuration, by key id.
 pub struct Keyring {
     by_kid: HashMap<String, Vec<(u64, DecodingKey)>>,
-    /// Tokens that passed every check, by their exact text.
-    verified: Mutex<HashMap<Box<str>, Verified>>,
+    /// Tokens that passed every check, by their exact text: the account each proved.
+    verified: CheckedTokens<u64>,
 }
 
 /// What an accepted token proved: its account, and until when (`exp`).
@@ -137,26 +138,11 @@ struct Verified {
 }
 
 impl Verified {
-    /// jsonwebtoken's rule: expired once `exp < now - leeway`.
-    fn live_at(self, now: u64) -> bool {
-        now <= self.exp.saturating_add(CLOCK_LEEWAY_SECS)
+    /// The first unix second it is refused: jsonwebtoken's rule is expired once
+    /// `exp < now - leeway`.
+    fn expires_at(self) -> u64 {
+        self.exp.saturating_add(CLOCK_LEEWAY_SECS).saturating_add(1)
     }
-}
-
-/// Adds an accepted token to `verified`, keeping it within `VERIFIED_TOKENS_MAX`: when full,
-/// expired tokens go first; if all are live (that many clients), it starts afresh, which
-/// costs each client one more verification.
-fn remember(verified: &mut HashMap<Box<str>, Verified>, token: &str, v: Verified, now: u64) {
-    if token.len() > VERIFIED_TOKEN_BYTES_MAX {
-        return;
-    }
-    if verified.len() >= VERIFIED_TOKENS_MAX {
-        verified.retain(|_, v| v.live_at(now));
-        if verified.len() >= VERIFIED_TOKENS_MAX {
-            verified.clear();
-        }
-    }
-    verified.insert(token.into(), v);
 }
 
 impl Keyring {
@@ -186,7 +172,7 @@ impl Keyring {
         }
         Keyring {
             by_kid,
-            verified: Mutex::new(HashMap::new()),
+            verified: CheckedTokens::new(VERIFIED_TOKENS_MAX, VERIFIED_TOKEN_BYTES_MAX),
         }
     }
 
@@ -200,21 +186,15 @@ impl Keyring {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(AuthError::TooLong);
         }
-        let remembered = self.verified_lock().get(token).copied();
-        if let Some(v) = remembered {
-            return if v.live_at(now) {
-                Ok(v.account_id)
-            } else {
-                Err(AuthError::Expired)
-            };
-        }
+        let ticket = match self.verified.lookup(token.as_bytes(), now) {
+            Lookup::Live(account_id) => return Ok(account_id),
+            Lookup::Expired => return Err(AuthError::Expired),
+            Lookup::Unknown(ticket) => ticket,
+        };
         let v = self.verify_signed(token, now)?;
-        remember(&mut self.verified_lock(), token, v, now);
+        self.verified
+            .remember(ticket, token.as_bytes(), v.account_id, v.expires_at(), now);
         Ok(v.account_id)
-    }
-
-    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
-        self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every check of [`Keyring::verify`], signature included.
@@ -548,11 +528,8 @@ pub(crate) mod tests {
         );
         assert_eq!(ring.verify(&token, t), Ok(1001));
         assert_eq!(
-            ring.verified_lock().get(token.as_str()),
-            Some(&Verified {
-                account_id: 1001,
-                exp: t + 60
-            })
+            ring.verified.lookup(token.as_bytes(), t),
+            Lookup::Live(1001)
         );
         // Later requests with the same token: the remembered verdict, expiry re-checked
         // against each request's clock, with jsonwebtoken's leeway.
@@ -569,36 +546,7 @@ pub(crate) mod tests {
         );
         assert_eq!(ring.verify(&forged, t), Err(AuthError::BadSignature));
         assert_eq!(ring.verify(&forged, t), Err(AuthError::BadSignature));
-        assert_eq!(ring.verified_lock().len(), 1);
-    }
-
-    #[test]
-    fn remembered_tokens_stay_bounded() {
-        let live = Verified {
-            account_id: 1,
-            exp: 1_000,
-        };
-        let expired = Verified { exp: 10, ..live };
-        let mut map = HashMap::new();
-        for i in 0..VERIFIED_TOKENS_MAX {
-            let v = if i % 2 == 0 { live } else { expired };
-            remember(&mut map, &format!("t{i}"), v, 0);
-        }
-        assert_eq!(map.len(), VERIFIED_TOKENS_MAX);
-        // Full: the expired half goes, the live half stays.
-        remember(&mut map, "new", live, 500);
-        assert_eq!(map.len(), VERIFIED_TOKENS_MAX / 2 + 1);
-        assert!(map.contains_key("t0") && !map.contains_key("t1") && map.contains_key("new"));
-        // Full of live tokens: start afresh.
-        for i in 0..VERIFIED_TOKENS_MAX {
-            remember(&mut map, &format!("u{i}"), live, 500);
-        }
-        assert!(map.len() <= VERIFIED_TOKENS_MAX);
-        assert!(map.contains_key(format!("u{}", VERIFIED_TOKENS_MAX - 1).as_str()));
-        // Oversized tokens are never kept.
-        let mut map = HashMap::new();
-        remember(&mut map, &"a".repeat(VERIFIED_TOKEN_BYTES_MAX + 1), live, 0);
-        assert!(map.is_empty());
+        assert_eq!(ring.verified.len(), 1);
     }
 
     #[test]
