@@ -53,6 +53,12 @@ pub const BLOOM_BITS_PER_KEY_MAX: usize = 64;
 /// costs little per block, small enough that a compaction (one buffer per L0 input and
 /// per level it reads) holds a few MiB.
 pub const READ_AHEAD_BYTES: usize = 256 * 1024;
+/// Bytes a builder appends between two [`WritableFile::write_behind`] calls: at most this
+/// much of a table being written waits in the page cache for its writeback, so the table's
+/// final fdatasync is short and a WAL fdatasync meanwhile does not wait behind a whole
+/// table (without it: ~2 WAL fdatasyncs a second over 10 ms while tables were written,
+/// none with it; docs/benchmarks.md).
+pub const WRITE_BEHIND_BYTES: u64 = 1024 * 1024;
 
 /// Restart interval of the index block: every entry stores its whole key, so a lookup is a
 /// pure binary search and each key can be compared in place.
@@ -179,6 +185,8 @@ pub struct TableBuilder {
     last_seqno: u64,
     /// Set when an append failed: the file no longer matches the builder's state.
     failed: bool,
+    /// `offset` at the last [`WritableFile::write_behind`].
+    written_behind: u64,
 }
 
 impl TableBuilder {
@@ -198,6 +206,7 @@ impl TableBuilder {
             last_key: Vec::new(),
             last_seqno: 0,
             failed: false,
+            written_behind: 0,
         }
     }
 
@@ -294,6 +303,10 @@ impl TableBuilder {
 
     fn flush_data_block(&mut self) -> Result<()> {
         let handle = append_block(&mut *self.file, &mut self.offset, self.data.finish())?;
+        if self.offset - self.written_behind >= WRITE_BEHIND_BYTES {
+            self.file.write_behind()?;
+            self.written_behind = self.offset;
+        }
         self.scratch.clear();
         handle.encode(&mut self.scratch);
         self.index.add(

@@ -15,6 +15,8 @@ use crate::fs::{DirLock, FileSystem, Mapped, WritableFile};
 struct MemFile {
     bytes: Arc<Mutex<Vec<u8>>>,
     syncs: Arc<Mutex<usize>>,
+    /// The file's length at each `write_behind`.
+    written_behind: Arc<Mutex<Vec<u64>>>,
     fail_after: Option<usize>,
 }
 
@@ -29,6 +31,11 @@ impl WritableFile for MemFile {
     }
     fn sync(&mut self) -> Result<()> {
         *self.syncs.lock().unwrap() += 1;
+        Ok(())
+    }
+    fn write_behind(&mut self) -> Result<()> {
+        let len = self.len();
+        self.written_behind.lock().unwrap().push(len);
         Ok(())
     }
     fn len(&self) -> u64 {
@@ -944,4 +951,33 @@ fn a_table_serves_gets_and_mapped_scans_during_a_sequential_pass() {
             reader.join().unwrap();
         }
     });
+}
+
+#[test]
+fn a_large_table_is_written_behind_every_write_behind_bytes() {
+    let value = "v".repeat(1000);
+    let records: Vec<Record> = (0..5000)
+        .map(|i| put(&format!("key{i:06}"), 1, &value, 0))
+        .collect();
+    let file = MemFile::default();
+    let mut builder = TableBuilder::new(Box::new(file.clone()), TableOptions::default());
+    for r in &records {
+        builder.add(r).unwrap();
+    }
+    builder.finish().unwrap();
+    let bytes = file.bytes.lock().unwrap().clone();
+    let steps = file.written_behind.lock().unwrap().clone();
+    // ~5 MB of data blocks: a write-behind after each MiB, never more than a block apart.
+    assert_eq!(steps.len() as u64, bytes.len() as u64 / WRITE_BEHIND_BYTES);
+    let block = TableOptions::default().block_bytes as u64 + 1100;
+    let mut last = 0;
+    for &at in &steps {
+        assert!(at - last >= WRITE_BEHIND_BYTES && at - last < WRITE_BEHIND_BYTES + block);
+        last = at;
+    }
+    // The table reads back whole.
+    let table = open(&bytes).unwrap();
+    for r in records.iter().step_by(499) {
+        assert_eq!(table.get(&r.key, u64::MAX).unwrap().unwrap().value, r.value);
+    }
 }
