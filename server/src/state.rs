@@ -9,6 +9,7 @@ use strata_engine::{Db, WriteBatch};
 use crate::checked_tokens::CheckedTokens;
 use crate::committer::{Committer, StagedWrite, WriteResult};
 use crate::config::Config;
+use crate::dialects::app_keys::{auth as app_keys_auth, layout::TokenRecord};
 use crate::dialects::keyvalues;
 
 /// Everything a request handler may touch.
@@ -26,6 +27,9 @@ pub struct AppState {
     /// Key-values access tokens already read from storage (engine key → username), so a
     /// request does not read its token again; a logout forgets its token.
     pub keyvalues_sessions: CheckedTokens<Arc<[u8]>>,
+    /// Application-keys access tokens already read from storage (token → what it was
+    /// issued for); they never change, only expire.
+    pub app_keys_tokens: CheckedTokens<Arc<TokenRecord>>,
 }
 
 impl AppState {
@@ -46,6 +50,10 @@ impl AppState {
             keyvalues_sessions: CheckedTokens::new(
                 keyvalues::SESSIONS_REMEMBERED_MAX,
                 keyvalues::SESSION_KEY_BYTES_MAX,
+            ),
+            app_keys_tokens: CheckedTokens::new(
+                app_keys_auth::TOKENS_REMEMBERED_MAX,
+                app_keys_auth::REMEMBERED_TOKEN_BYTES_MAX,
             ),
         })
     }

@@ -14,12 +14,18 @@ use super::WRITE_ATTEMPTS_MAX;
 use super::{
     corrupt, engine_failure, error_response, is_retryable, too_much_contention, Failure, Timestamp,
 };
+use crate::checked_tokens::Lookup;
 use crate::config::{AppKeysStore, Config};
 use crate::http::{self, Req, Resp};
 use crate::AppState;
 
 /// Lifetime of an access token, in seconds (Elastic Path's `expires_in`).
 pub const TOKEN_TTL_SECS: u64 = 3600;
+/// Most access tokens the server remembers after reading them once, and the longest one
+/// remembered, in bytes (issued tokens are `2 * secret::TOKEN_BYTES` hex digits). At most
+/// ~1 MiB in all.
+pub const TOKENS_REMEMBERED_MAX: usize = 4096;
+pub const REMEMBERED_TOKEN_BYTES_MAX: usize = 128;
 /// The only grant Strata issues tokens for.
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -99,11 +105,7 @@ pub fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Caller, AuthError> {
     let token = bearer_token(headers).ok_or(AuthError::Missing)?;
-    let entry = state
-        .db
-        .get(&layout::token_key(token))?
-        .ok_or(AuthError::Invalid)?;
-    let record: TokenRecord = layout::decode(&entry.value).map_err(Failure::Corrupt)?;
+    let record = token_record(state, token)?;
     let store = config
         .app_keys
         .stores
@@ -122,8 +124,36 @@ pub fn authenticate(
     }
     Ok(Caller {
         store: store.clone(),
-        key_id: record.key_id,
+        key_id: record.key_id.clone(),
     })
+}
+
+/// What `token` was issued for: remembered after its first read (tokens never change
+/// and are never revoked, only expire), so the checks against the config and the key
+/// records are all that each request repeats.
+fn token_record(state: &AppState, token: &str) -> Result<Arc<TokenRecord>, AuthError> {
+    let now = Timestamp::now().secs;
+    let ticket = match state.app_keys_tokens.lookup(token.as_bytes(), now) {
+        Lookup::Live(record) => return Ok(record),
+        Lookup::Expired => return Err(AuthError::Invalid),
+        Lookup::Unknown(ticket) => ticket,
+    };
+    // The engine hides expired tokens.
+    let entry = state
+        .db
+        .get(&layout::token_key(token))?
+        .ok_or(AuthError::Invalid)?;
+    let record = Arc::new(layout::decode::<TokenRecord>(&entry.value).map_err(Failure::Corrupt)?);
+    if let Some(expires_at) = entry.expires_at {
+        state.app_keys_tokens.remember(
+            ticket,
+            token.as_bytes(),
+            Arc::clone(&record),
+            expires_at,
+            now,
+        );
+    }
+    Ok(record)
 }
 
 #[derive(Serialize)]
